@@ -1,0 +1,26 @@
+# Set-up and entry points. `make study` and `make test` are the README's two commands.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+
+$(BIN)/snakemake: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+.PHONY: setup study test ui dry-run
+setup: $(BIN)/snakemake
+
+study: setup  ## the default offline study of config/config.yaml
+	$(BIN)/snakemake --cores $(CORES)
+
+dry-run: setup
+	$(BIN)/snakemake -n
+
+test: setup  ## unit tests and end-to-end runs of the real Snakefile on tiny inputs
+	$(BIN)/python -m pytest
+
+ui: setup  ## browse every run; bound to this machine only
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

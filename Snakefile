@@ -1,0 +1,33 @@
+# The study of config/config.yaml as one DAG:
+#   prepare_data -> train_teacher -> teacher_logits -> train_student (finetune | swa | kd) -> evaluate -> aggregate
+#   -> mlflow_sync.
+# Usage: snakemake --cores all                 (the whole study)
+#        snakemake -n                          (the plan only)
+#        snakemake --cores all --configfile config/paper.yaml
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+
+
+check_config(config, Path(workflow.basedir) / "config" / "schema.yaml", CONFIG_NAME)
+validate(config, "config/schema.yaml")
+check_assets()
+
+
+include: "rules/data.smk"
+include: "rules/teacher.smk"
+include: "rules/students.smk"
+include: "rules/evaluate.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        summary_targets(),
+    default_target: True

@@ -1,0 +1,15 @@
+rule evaluate:
+    input:
+        model=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/model",
+        info=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/train_info.json",
+        data=data_dir("{task}", STUDENT_TOKENIZER),
+    output:
+        metrics=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/metrics.json",
+        predictions=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/predictions.tsv",
+    threads: 1
+    conda:
+        "../envs/study.yaml"
+    log:
+        f"{R}/logs/evaluate/{{task}}.{{method}}.seed{{seed}}.log",
+    script:
+        "../workflow_scripts/evaluate_run.py"

@@ -1,0 +1,23 @@
+rule train_student:
+    input:
+        unpack(student_inputs),
+    output:
+        model=directory(f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/model"),
+        train_log=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/train_log.jsonl",
+        info=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/train_info.json",
+    params:
+        model=config["models"]["student"],
+        mirror=config["assets"]["mirror"],
+        trust_remote_code=config["models"]["trust_remote_code"],
+        hp=method_hyperparameters,
+    threads: config["resources"]["train_threads"]
+    resources:
+        **train_resources(),
+    conda:
+        "../envs/study.yaml"
+    log:
+        f"{R}/logs/train_student/{{task}}.{{method}}.seed{{seed}}.log",
+    benchmark:
+        f"{R}/benchmarks/train_student/{{task}}.{{method}}.seed{{seed}}.tsv"
+    script:
+        "../workflow_scripts/train_student.py"

@@ -1,0 +1,142 @@
+"""End-to-end: the real Snakefile on a tiny offline study (random-init BERTs, a few dozen rows per task).
+
+One study is built per module and then probed in order: outputs, the MLflow mirror, a no-op rerun, a forced rerun
+that reproduces its metrics, and an edited hyper-parameter that reruns only its method.
+"""
+import json
+import re
+import shutil
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tiny_study import build_mirror, run_snakemake, tiny_config
+
+TASKS, METHODS, SEEDS = ["sst2", "stsb"], ["finetune", "swa", "kd"], [1, 2]
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table Snakemake prints before running: {rule: count}."""
+    table = output.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M) if m.group(1) != "total"}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("study")
+    mirror = build_mirror(workdir / "mirror")
+    config = tiny_config(mirror)
+    result = run_snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config, result
+
+
+def mlflow_runs(workdir):
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    experiment = client.get_experiment_by_name("tiny")
+    return client, client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def test_every_run_and_table_is_written(study):
+    workdir, _, result = study
+    assert job_counts(result.stderr) == {"prepare_data": 4, "train_teacher": 2, "teacher_logits": 2,
+                                         "train_student": 12, "evaluate": 12, "aggregate": 1, "mlflow_sync": 1, "all": 1}
+    for task in TASKS:
+        for method in METHODS:
+            for seed in SEEDS:
+                run = workdir / "results" / "runs" / task / method / f"seed{seed}"
+                metrics = json.loads((run / "metrics.json").read_text())
+                assert metrics["main_metric"] in metrics["validation"]
+                assert metrics["compute"]["optimizer_steps"] == 12  # 48 rows / batch 8 x 2 epochs
+                assert (run / "model" / "model.safetensors").is_file()
+                predictions = pd.read_csv(run / "predictions.tsv", sep="\t")
+                assert set(predictions.split) == ({"validation", "test"} if task == "stsb" else {"validation"})
+                assert len(predictions[predictions.split == "validation"]) == 24
+    summary = pd.read_csv(workdir / "results" / "tables" / "summary.csv")
+    assert list(summary.method) == METHODS
+    assert list(summary.sst2_n) == [2, 2, 2] and summary.avg_mean.notna().all()
+    markdown = (workdir / "results" / "tables" / "summary.md").read_text()
+    assert "| swa |" in markdown and "±" in markdown and "sst2 (accuracy)" in markdown
+    assert (workdir / "results" / "plots" / "summary.png").stat().st_size > 1000
+    info = json.loads((workdir / "results" / "runs" / "sst2" / "swa" / "seed1" / "train_info.json").read_text())
+    assert info["compute"]["swa_collected_steps"] == [6, 8, 10, 12]
+
+
+def test_mlflow_has_one_child_run_per_task_method_seed_under_a_parent(study):
+    workdir, _, _ = study
+    client, runs = mlflow_runs(workdir)
+    children = [r for r in runs if r.data.tags.get("kind") == "seed"]
+    parents = {r.info.run_id: r for r in runs if r.data.tags.get("kind") == "group"}
+    assert len(children) == len(TASKS) * len(METHODS) * len(SEEDS)
+    assert len(parents) == len(TASKS) * len(METHODS)
+    assert sorted(r.data.tags["run_key"] for r in runs if r.data.tags.get("kind") == "teacher") == ["teacher/sst2", "teacher/stsb"]
+    for child in children:
+        parent = parents[child.data.tags["mlflow.parentRunId"]]
+        assert parent.data.tags["run_key"] == f"{child.data.tags['task']}/{child.data.tags['method']}"
+        assert "learning_rate" in child.data.params and child.data.params["seed"] == child.data.tags["seed"]
+        assert any(key.startswith("validation_") for key in child.data.metrics)
+        assert "version.torch" in child.data.tags
+    child = children[0]
+    assert len(client.get_metric_history(child.info.run_id, "train_loss")) >= 3
+    assert len(client.get_metric_history(child.info.run_id, "learning_rate")) >= 3
+    artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
+    assert {"metrics.json", "predictions.tsv", "train_info.json", "train_log.jsonl"} <= artifacts
+    assert {"score_mean", "score_std"} <= set(next(iter(parents.values())).data.metrics)
+
+
+def test_second_invocation_runs_nothing(study):
+    workdir, config, _ = study
+    result = run_snakemake(workdir, config)
+    assert result.returncode == 0 and "Nothing to be done" in result.stderr
+
+
+def test_forced_rerun_reproduces_the_same_metrics(study):
+    workdir, config, _ = study
+    run = workdir / "results" / "runs" / "stsb" / "swa" / "seed2"
+    before = json.loads((run / "metrics.json").read_text())
+    result = run_snakemake(workdir, config, "--forcerun", "train_student", "--until", "evaluate",
+                           "--allowed-rules", "train_student", "evaluate")
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = json.loads((run / "metrics.json").read_text())
+    assert after["validation"] == before["validation"] and after["test"] == before["test"]
+    plan = run_snakemake(workdir, config, "-n", "-R", "train_teacher")
+    assert job_counts(plan.stderr)["train_teacher"] == 2 and job_counts(plan.stderr)["train_student"] == 4  # KD runs
+
+
+def test_editing_one_methods_parameter_reruns_only_that_method(study):
+    workdir, config, _ = study
+    result = run_snakemake(workdir, config)  # settle what the forced rerun left (aggregate, mirror)
+    assert result.returncode == 0, result.stderr[-2000:]
+    config["method_params"]["kd"]["alpha"] = 0.9
+    result = run_snakemake(workdir, config)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert job_counts(result.stderr) == {"train_student": 4, "evaluate": 4, "aggregate": 1, "mlflow_sync": 1, "all": 1}
+    assert "results/runs/sst2/kd/seed1" in result.stderr and "/finetune/" not in result.stderr.split("Job stats", 1)[1]
+    _, runs = mlflow_runs(workdir)
+    children = [r for r in runs if r.data.tags.get("kind") == "seed"]
+    assert len(children) == 12
+    assert {r.data.params["alpha"] for r in children if r.data.tags["method"] == "kd"} == {"0.9"}
+
+
+def test_bad_input_stops_before_any_training(tmp_path, study):
+    workdir, config, _ = study
+    mirror = tmp_path / "mirror"
+    shutil.copytree(workdir / "mirror", mirror)
+    train = mirror / "glue_data" / "SST-2" / "train.tsv"
+    train.write_text(train.read_text() + "an odd one .\t7\n")
+    result = run_snakemake(tmp_path, {**config, "tasks": ["sst2"], "assets": {"mirror": str(mirror)}})
+    assert result.returncode != 0
+    assert re.search(r"error: .*SST-2/train.tsv: column 'label' has \[7\] outside 0..1", result.stderr)
+    assert not (tmp_path / "results" / "teacher").exists() and not (tmp_path / "results" / "runs").exists()
+    assert not (tmp_path / "results" / "data" / "sst2").exists()  # no half-written data folder either
+
+
+def test_config_errors_stop_at_start_with_one_line(tmp_path, study):
+    _, config, _ = study
+    result = run_snakemake(tmp_path, {**config, "methods": ["finetune", "swa", "mixup"]})
+    assert result.returncode != 0
+    assert "error: " in result.stderr and "methods[2]: 'mixup' is not one of" in result.stderr
+    assert not (tmp_path / "results").exists()
+    result = run_snakemake(tmp_path, {**config, "models": {"teacher": "tiny-teacher", "student": "./nowhere/student"}})
+    assert "error: config models.student: model folder './nowhere/student' does not exist" in result.stderr

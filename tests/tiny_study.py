@@ -1,0 +1,97 @@
+"""Build a tiny offline study for the end-to-end tests: random-init BERTs and a few dozen rows per task.
+
+The models use the real offline tokenizer (so tokenisation is the real thing) and a tiny architecture
+(so a training step costs milliseconds). The data files use the mirror's real layouts (GLUE tsv, STS-B csv).
+"""
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "offline-assets"
+TOKENIZER = SHARED / "models" / "paraphrase-MiniLM-L3-v2"
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+
+POSITIVE = ["good", "great", "fine", "lovely", "superb", "charming", "moving", "funny"]
+NEGATIVE = ["bad", "awful", "dull", "boring", "weak", "tedious", "messy", "flat"]
+NOUNS = ["film", "story", "cast", "plot", "ending", "script", "score", "pace"]
+
+
+def build_model(folder: Path, layers: int, seed: int) -> None:
+    """A random-init BERT with `layers` layers, saved with the real tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(TOKENIZER))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def write_sst2(folder: Path, rows: dict[str, int], rng: random.Random) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in rows.items():
+        lines = ["sentence\tlabel"]
+        for _ in range(count):
+            label = rng.randint(0, 1)
+            word = rng.choice(POSITIVE if label else NEGATIVE)
+            lines.append(f"the {rng.choice(NOUNS)} is {word} .\t{label}")
+        (folder / ("dev.tsv" if split == "validation" else f"{split}.tsv")).write_text("\n".join(lines) + "\n")
+
+
+def write_stsb(folder: Path, rows: dict[str, int], rng: random.Random) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    names = {"train": "sts-train.csv", "validation": "sts-dev.csv", "test": "sts-test.csv"}
+    for split, count in rows.items():
+        lines = []
+        for i in range(count):
+            a, b = rng.choice(NOUNS), rng.choice(NOUNS)
+            score = 5.0 if a == b else round(rng.uniform(0, 2.5), 2)
+            lines.append(f"main-captions\tMSRvid\t2012test\t{i:04d}\t{score}\ta {a} is here .\ta {b} is here .")
+        (folder / names[split]).write_text("\n".join(lines) + "\n")
+
+
+def build_mirror(root: Path) -> Path:
+    """models/tiny-teacher (2 layers), models/tiny-student (1 layer), SST-2 and STS-B files."""
+    rng = random.Random(0)
+    build_model(root / "models" / "tiny-teacher", layers=2, seed=0)
+    build_model(root / "models" / "tiny-student", layers=1, seed=1)
+    write_sst2(root / "glue_data" / "SST-2", {"train": 48, "validation": 24}, rng)
+    write_stsb(root / "stsbenchmark", {"train": 48, "validation": 24, "test": 24}, rng)
+    return root
+
+
+def tiny_config(mirror: Path, **overrides) -> dict:
+    config = {
+        "study": "tiny",
+        "tasks": ["sst2", "stsb"],
+        "methods": ["finetune", "swa", "kd"],
+        "seeds": [1, 2],
+        "assets": {"mirror": str(mirror)},
+        "models": {"teacher": "tiny-teacher", "student": "tiny-student"},
+        "data": {"max_length": 32},
+        "teacher": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-3},
+        "student": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-3, "logging_steps": 2},
+        "method_params": {"swa": {"swa_start": 0.5, "swa_every_steps": 2}, "kd": {"alpha": 0.5, "temperature": 2.0}},
+        "resources": {"train_threads": 1},
+        "tracking": {"enabled": True, "uri": "sqlite:///mlflow.db"},
+    }
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+def run_snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    """Run the repository's real Snakefile on `config` inside `workdir`."""
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+               "--configfile", str(config_path), "--cores", "2", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=workdir)

@@ -1,0 +1,33 @@
+"""Step evaluate[task, method, seed]: score the saved student on dev (and test where labelled).
+
+Inputs:  the trained model (for SWA: the averaged weights), the student-tokenised data, train_info.json.
+Outputs: metrics.json (metrics per split, the main metric's name, compute spent) and predictions.tsv.
+Run:     snakemake --cores all -R evaluate
+"""
+from swa_study.data import load_prepared
+from swa_study.evaluation import evaluate_splits
+from swa_study.io import atomic_file, read_json, write_json
+from swa_study.models import load_trained
+from swa_study.steps import set_threads, step_log
+from swa_study.tasks import get_task
+
+
+def main(task_name: str, model_dir: str, data_dir: str, train_info: str, threads: int,
+         output_metrics: str, output_predictions: str) -> None:
+    set_threads(threads)
+    task = get_task(task_name)
+    info = read_json(train_info)
+    model, tokenizer = load_trained(model_dir)
+    metrics, predictions = evaluate_splits(model, tokenizer, task, load_prepared(data_dir))
+    with atomic_file(output_predictions) as staging:
+        predictions.to_csv(staging, sep="\t", index=False)
+    write_json(output_metrics, {
+        "task": info["task"], "method": info["method"], "seed": info["seed"], "main_metric": task.main_metric,
+        **metrics, "compute": info["compute"],
+    })
+
+
+if "snakemake" in globals():
+    with step_log(snakemake.log[0]):
+        main(snakemake.wildcards.task, snakemake.input.model, snakemake.input.data, snakemake.input.info,
+             snakemake.threads, snakemake.output.metrics, snakemake.output.predictions)

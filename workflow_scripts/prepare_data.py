@@ -1,0 +1,61 @@
+"""Step prepare_data[task, tokenizer]: load a task's splits, check them, sub-sample them, tokenise them once.
+
+Inputs:  the task's files in the offline mirror, or its Hub dataset (params.task, params.mirror).
+Params:  model (whose tokenizer), max_length, train_size, eval_size, sample_seed, trust_remote_code.
+Output:  a `datasets.DatasetDict` folder (train, validation, and test when labelled) with idx, label, token ids,
+         plus info.json (sources and sizes).
+Run:     snakemake --cores all -R prepare_data     (or any target that needs it)
+"""
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from swa_study.assets import mirror_root, resolve_model
+from swa_study.data import load_task_splits, subsample, tokenize
+from swa_study.io import atomic_dir, write_json
+from swa_study.steps import step_log
+from swa_study.tasks import get_task
+
+
+def main(
+    task_name: str,
+    model_name: str,
+    mirror: str | None,
+    max_length: int,
+    train_size: int | None,
+    eval_size: int | None,
+    sample_seed: int,
+    trust_remote_code: bool,
+    output_dir: str,
+) -> None:
+    task = get_task(task_name)
+    root = mirror_root(mirror)
+    tokenizer = AutoTokenizer.from_pretrained(
+        resolve_model(model_name, root), trust_remote_code=trust_remote_code
+    )
+    splits, sources = load_task_splits(task, root)  # raises on missing files, empty splits, bad labels
+    sizes = {"train": train_size, "validation": eval_size, "test": eval_size}
+    splits = {name: subsample(split, sizes[name], sample_seed) for name, split in splits.items()}
+    with atomic_dir(output_dir) as staging:
+        for name, split in splits.items():
+            tokenize(split, tokenizer, task, max_length).save_to_disk(str(Path(staging) / name))
+        write_json(Path(staging) / "info.json", {
+            "task": task.name, "tokenizer": model_name, "sources": sources,
+            "rows": {name: len(split) for name, split in splits.items()},
+            "max_length": max_length, "sample_seed": sample_seed,
+        })
+
+
+if "snakemake" in globals():
+    with step_log(snakemake.log[0]):
+        main(
+            task_name=snakemake.wildcards.task,
+            model_name=snakemake.params.model,
+            mirror=snakemake.params.mirror,
+            max_length=snakemake.params.max_length,
+            train_size=snakemake.params.train_size,
+            eval_size=snakemake.params.eval_size,
+            sample_seed=snakemake.params.sample_seed,
+            trust_remote_code=snakemake.params.trust_remote_code,
+            output_dir=snakemake.output[0],
+        )

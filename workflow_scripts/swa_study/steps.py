@@ -1,0 +1,68 @@
+"""What every step script does first: send its output to the rule's log, pin the CPU threads, seed everything,
+and record the facts that make a run traceable (library versions, git commit)."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+import transformers
+
+
+@contextlib.contextmanager
+def step_log(log_path: str | os.PathLike | None) -> Iterator[None]:
+    """Redirect stdout/stderr to the rule's log file; on failure also print the one-line reason to the console."""
+    if log_path is None:
+        yield
+        return
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    console = sys.__stderr__
+    with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        logging.basicConfig(stream=log, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
+        transformers.logging.set_verbosity_warning()
+        transformers.logging.disable_default_handler()  # its handler holds the console; go through the log
+        transformers.logging.enable_propagation()
+        try:
+            yield
+        except Exception as error:
+            traceback.print_exc()  # the whole story goes to the log ...
+            print(f"error: {error}", file=console)  # ... and the one-line reason to the console
+            raise SystemExit(1) from None
+
+
+def set_threads(threads: int) -> None:
+    """Use exactly the cores Snakemake gave this job, so parallel jobs never oversubscribe the CPU."""
+    torch.set_num_threads(max(1, int(threads)))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def git_commit(folder: str | os.PathLike) -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def environment_facts() -> dict[str, Any]:
+    """Versions and the code's commit, recorded with every run (and mirrored to MLflow as tags)."""
+    import datasets
+
+    return {
+        "git_commit": git_commit(Path(__file__).resolve().parent),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "datasets": datasets.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "host": platform.node(),
+    }

@@ -1,0 +1,29 @@
+"""Step teacher_logits[task]: the trained teacher's logits on the training set, computed once per task.
+
+Un-augmented inputs give the same teacher logits every epoch, so every KD run of every seed reuses this file.
+Input:   the teacher model and the task's data tokenised with the teacher's tokenizer.
+Output:  train_logits.npz with `idx` (row ids, to check alignment with the student's data) and `logits`.
+Run:     snakemake --cores all -R teacher_logits
+"""
+import numpy as np
+
+from swa_study.data import load_prepared
+from swa_study.io import atomic_file
+from swa_study.models import load_trained
+from swa_study.steps import set_threads, step_log
+from swa_study.training import predict_logits
+
+
+def main(model_dir: str, data_dir: str, threads: int, output: str) -> None:
+    set_threads(threads)
+    model, tokenizer = load_trained(model_dir)
+    train = load_prepared(data_dir)["train"]
+    logits = predict_logits(model, train, tokenizer)
+    with atomic_file(output) as staging:
+        with open(staging, "wb") as handle:
+            np.savez(handle, idx=np.asarray(train["idx"]), logits=logits)
+
+
+if "snakemake" in globals():
+    with step_log(snakemake.log[0]):
+        main(snakemake.input.model, snakemake.input.data, snakemake.threads, snakemake.output[0])

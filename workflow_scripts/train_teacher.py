@@ -1,0 +1,80 @@
+"""Step train_teacher[task]: fine-tune the large model once per task; keep the checkpoint best on dev.
+
+Inputs:  the task's data tokenised with the teacher's tokenizer.
+Params:  model, mirror, hp (config `teacher`), seed, trust_remote_code; threads from the rule.
+Outputs: model/ (safetensors), train_log.jsonl (per-step loss and LR, per-epoch dev metrics), metrics.json.
+Resume:  an interrupted run resumes from its last epoch checkpoint (checkpoints/, kept only until success).
+Run:     snakemake --cores all -R train_teacher
+"""
+import shutil
+from pathlib import Path
+
+from swa_study.assets import mirror_root, resolve_model
+from swa_study.data import load_prepared
+from swa_study.evaluation import evaluate_splits
+from swa_study.io import atomic_file, read_json, write_json
+from swa_study.methods import build_method
+from swa_study.metrics import compute_task_metrics, predictions_from_logits
+from swa_study.models import load_classifier, save_trained
+from swa_study.steps import environment_facts, set_threads, step_log
+from swa_study.tasks import get_task
+from swa_study.training import TrainSettings, model_columns, train_model, training_arguments
+
+
+def main(task_name, model_name, mirror, trust_remote_code, data_dir, hp, seed, threads,
+         output_model, output_log, output_metrics) -> None:
+    set_threads(threads)
+    task = get_task(task_name)
+    splits = load_prepared(data_dir)
+    model, tokenizer = load_classifier(resolve_model(model_name, mirror_root(mirror)), task, seed, trust_remote_code)
+    settings = TrainSettings.from_params(hp, seed)
+
+    # Checkpoints let an interrupted teacher resume; a changed config must not resume from a stale one.
+    checkpoints = Path(output_model).parent / "checkpoints"
+    fingerprint = {"model": model_name, "hp": hp, "seed": seed, "data": read_json(Path(data_dir) / "info.json")}
+    stale = (checkpoints / "fingerprint.json").is_file() and read_json(checkpoints / "fingerprint.json") != fingerprint
+    if stale or not any(checkpoints.glob("checkpoint-*")):
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    resume = any(checkpoints.glob("checkpoint-*"))
+    write_json(checkpoints / "fingerprint.json", fingerprint)
+
+    args = training_arguments(
+        settings, checkpoints,
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=1,
+        load_best_model_at_end=True, metric_for_best_model=task.main_metric, greater_is_better=True,
+    )
+
+    def dev_metrics(prediction) -> dict[str, float]:
+        return compute_task_metrics(task, predictions_from_logits(task, prediction.predictions), prediction.label_ids)
+
+    with atomic_file(output_log) as log_path:
+        compute = train_model(
+            model, tokenizer, build_method("finetune", task, hp),
+            splits["train"].select_columns(model_columns(splits["train"])), args, log_path,
+            eval_dataset=splits["validation"].select_columns(model_columns(splits["validation"])),
+            compute_metrics=dev_metrics, resume=resume,
+        )
+    metrics, _ = evaluate_splits(model, tokenizer, task, splits)
+    save_trained(model, tokenizer, output_model)
+    write_json(output_metrics, {
+        "task": task.name, "method": "teacher", "seed": seed, "model": model_name, "main_metric": task.main_metric,
+        **metrics, "compute": compute, "hyperparameters": hp, "environment": environment_facts(),
+    })
+    shutil.rmtree(checkpoints, ignore_errors=True)
+
+
+if "snakemake" in globals():
+    with step_log(snakemake.log[0]):
+        main(
+            task_name=snakemake.wildcards.task,
+            model_name=snakemake.params.model,
+            mirror=snakemake.params.mirror,
+            trust_remote_code=snakemake.params.trust_remote_code,
+            data_dir=snakemake.input.data,
+            hp=snakemake.params.hp,
+            seed=snakemake.params.seed,
+            threads=snakemake.threads,
+            output_model=snakemake.output.model,
+            output_log=snakemake.output.train_log,
+            output_metrics=snakemake.output.metrics,
+        )
