@@ -71,9 +71,13 @@ def teacher_dir(task):
 
 
 def student_inputs(wildcards):
+    """The student's data, plus the cached teacher logits and/or the trained teacher model when its method uses them."""
+    method = METHODS[wildcards.method]
     inputs = {"data": data_dir(wildcards.task, STUDENT_TOKENIZER)}
-    if METHODS[wildcards.method].needs_teacher_logits:
+    if method.needs_teacher_logits:
         inputs["teacher_logits"] = f"{teacher_dir(wildcards.task)}/train_logits.npz"
+    if method.needs_teacher_model:  # RAIL-KD, MATE-KD: the teacher runs inside the student's training
+        inputs["teacher_model"] = f"{teacher_dir(wildcards.task)}/model"
     return inputs
 
 

@@ -31,7 +31,7 @@ rule mlflow_sync:
     params:
         study=config["study"],
         tracking=config["tracking"],
-        results_dir=R,
+        study_config=config,
     conda:
         "../envs/study.yaml"
     log:

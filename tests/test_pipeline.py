@@ -13,7 +13,11 @@ from mlflow.tracking import MlflowClient
 
 from tiny_study import build_mirror, run_snakemake, tiny_config
 
-TASKS, METHODS, SEEDS = ["sst2", "stsb"], ["finetune", "swa", "kd"], [1, 2]
+TASKS, SEEDS = ["sst2", "stsb"], [1, 2]
+METHODS = ["finetune", "swa", "kd", "annealing_kd", "rail_kd", "mate_kd", "swa_kd"]
+TEACHER_METHODS = ["kd", "annealing_kd", "rail_kd", "mate_kd", "swa_kd"]  # rerun when the teacher changes
+RUNS = len(TASKS) * len(METHODS) * len(SEEDS)
+STEPS = {"annealing_kd": 18}  # 48 rows / batch 8 x (2 + 1 phase epochs); the others 12
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -41,21 +45,22 @@ def mlflow_runs(workdir):
 def test_every_run_and_table_is_written(study):
     workdir, _, result = study
     assert job_counts(result.stderr) == {"prepare_data": 4, "train_teacher": 2, "teacher_logits": 2,
-                                         "train_student": 12, "evaluate": 12, "aggregate": 1, "mlflow_sync": 1, "all": 1}
+                                         "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "mlflow_sync": 1,
+                                         "all": 1}
     for task in TASKS:
         for method in METHODS:
             for seed in SEEDS:
                 run = workdir / "results" / "runs" / task / method / f"seed{seed}"
                 metrics = json.loads((run / "metrics.json").read_text())
                 assert metrics["main_metric"] in metrics["validation"]
-                assert metrics["compute"]["optimizer_steps"] == 12  # 48 rows / batch 8 x 2 epochs
+                assert metrics["compute"]["optimizer_steps"] == STEPS.get(method, 12)  # 48 rows / batch 8 x 2 epochs
                 assert (run / "model" / "model.safetensors").is_file()
                 predictions = pd.read_csv(run / "predictions.tsv", sep="\t")
                 assert set(predictions.split) == ({"validation", "test"} if task == "stsb" else {"validation"})
                 assert len(predictions[predictions.split == "validation"]) == 24
     summary = pd.read_csv(workdir / "results" / "tables" / "summary.csv")
     assert list(summary.method) == METHODS
-    assert list(summary.sst2_n) == [2, 2, 2] and summary.avg_mean.notna().all()
+    assert list(summary.sst2_n) == [2] * len(METHODS) and summary.avg_mean.notna().all()
     markdown = (workdir / "results" / "tables" / "summary.md").read_text()
     assert "| swa |" in markdown and "±" in markdown and "sst2 (accuracy)" in markdown
     assert (workdir / "results" / "plots" / "summary.png").stat().st_size > 1000
@@ -82,7 +87,9 @@ def test_mlflow_has_one_child_run_per_task_method_seed_under_a_parent(study):
     assert len(client.get_metric_history(child.info.run_id, "learning_rate")) >= 3
     artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
     assert {"metrics.json", "predictions.tsv", "train_info.json", "train_log.jsonl"} <= artifacts
-    assert {"score_mean", "score_std"} <= set(next(iter(parents.values())).data.metrics)
+    parent = next(iter(parents.values()))
+    assert {"score_mean", "score_std"} <= set(parent.data.metrics)
+    assert "study_config.yaml" in {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
 def test_second_invocation_runs_nothing(study):
@@ -93,29 +100,37 @@ def test_second_invocation_runs_nothing(study):
 
 def test_forced_rerun_reproduces_the_same_metrics(study):
     workdir, config, _ = study
-    run = workdir / "results" / "runs" / "stsb" / "swa" / "seed2"
-    before = json.loads((run / "metrics.json").read_text())
-    result = run_snakemake(workdir, config, "--forcerun", "train_student", "--until", "evaluate",
-                           "--allowed-rules", "train_student", "evaluate")
+    runs = [workdir / "results" / "runs" / "stsb" / "swa" / "seed2", workdir / "results" / "runs" / "sst2" / "mate_kd" / "seed1"]
+    before = [json.loads((run / "metrics.json").read_text()) for run in runs]
+    targets = [str(run.relative_to(workdir) / "metrics.json") for run in runs]
+    forced = [str(run.relative_to(workdir) / "train_info.json") for run in runs]
+    result = run_snakemake(workdir, config, "--forcerun", *forced, "--", *targets)
     assert result.returncode == 0, result.stderr[-2000:]
-    after = json.loads((run / "metrics.json").read_text())
-    assert after["validation"] == before["validation"] and after["test"] == before["test"]
+    assert job_counts(result.stderr) == {"train_student": 2, "evaluate": 2}
+    for run, old in zip(runs, before):
+        new = json.loads((run / "metrics.json").read_text())
+        assert new["validation"] == old["validation"] and new.get("test") == old.get("test")
     plan = run_snakemake(workdir, config, "-n", "-R", "train_teacher")
-    assert job_counts(plan.stderr)["train_teacher"] == 2 and job_counts(plan.stderr)["train_student"] == 4  # KD runs
+    planned = job_counts(plan.stdout + plan.stderr)  # snakemake 9.27 prints a dry run's plan on stdout
+    assert planned["train_teacher"] == 2
+    assert planned["train_student"] == len(TASKS) * len(TEACHER_METHODS) * len(SEEDS)  # KD runs
 
 
 def test_editing_one_methods_parameter_reruns_only_that_method(study):
     workdir, config, _ = study
     result = run_snakemake(workdir, config)  # settle what the forced rerun left (aggregate, mirror)
     assert result.returncode == 0, result.stderr[-2000:]
+    untouched = workdir / "results" / "runs" / "sst2" / "finetune" / "seed1" / "train_info.json"
+    edited = workdir / "results" / "runs" / "sst2" / "kd" / "seed1" / "train_info.json"
+    stamps = untouched.stat().st_mtime_ns, edited.stat().st_mtime_ns
     config["method_params"]["kd"]["alpha"] = 0.9
     result = run_snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-2000:]
     assert job_counts(result.stderr) == {"train_student": 4, "evaluate": 4, "aggregate": 1, "mlflow_sync": 1, "all": 1}
-    assert "results/runs/sst2/kd/seed1" in result.stderr and "/finetune/" not in result.stderr.split("Job stats", 1)[1]
+    assert untouched.stat().st_mtime_ns == stamps[0] and edited.stat().st_mtime_ns != stamps[1]
     _, runs = mlflow_runs(workdir)
     children = [r for r in runs if r.data.tags.get("kind") == "seed"]
-    assert len(children) == 12
+    assert len(children) == RUNS
     assert {r.data.params["alpha"] for r in children if r.data.tags["method"] == "kd"} == {"0.9"}
 
 

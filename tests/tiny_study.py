@@ -72,14 +72,20 @@ def tiny_config(mirror: Path, **overrides) -> dict:
     config = {
         "study": "tiny",
         "tasks": ["sst2", "stsb"],
-        "methods": ["finetune", "swa", "kd"],
+        "methods": ["finetune", "swa", "kd", "annealing_kd", "rail_kd", "mate_kd", "swa_kd"],
         "seeds": [1, 2],
         "assets": {"mirror": str(mirror)},
         "models": {"teacher": "tiny-teacher", "student": "tiny-student"},
         "data": {"max_length": 32},
         "teacher": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-3},
         "student": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-3, "logging_steps": 2},
-        "method_params": {"swa": {"swa_start": 0.5, "swa_every_steps": 2}, "kd": {"alpha": 0.5, "temperature": 2.0}},
+        "method_params": {
+            "swa": {"swa_start": 0.5, "swa_every_steps": 2}, "kd": {"alpha": 0.5, "temperature": 2.0},
+            "annealing_kd": {"phase1_epochs": 2, "phase2_epochs": 1, "tau_max": 2},
+            "rail_kd": {"projection_dim": 16},
+            "mate_kd": {"generator_steps": 1, "student_steps": 2},
+            "swa_kd": {"swa_start": 0.5, "swa_every_steps": 2},
+        },
         "resources": {"train_threads": 1},
         "tracking": {"enabled": True, "uri": "sqlite:///mlflow.db"},
     }

@@ -1,6 +1,7 @@
 """Step train_student[task, method, seed]: train the compact student with one method (finetune, swa, kd, ...).
 
-Inputs:  the task's data tokenised with the student's tokenizer; the cached teacher logits for KD methods.
+Inputs:  the task's data tokenised with the student's tokenizer; the cached teacher logits for KD methods; the
+         trained teacher model for methods that run it during training (RAIL-KD, MATE-KD).
 Params:  model, mirror, hp (config `student` with `method_params.<method>` on top), trust_remote_code.
 Outputs: model/ (safetensors; for SWA the averaged weights), train_log.jsonl (per-step loss and LR),
          train_info.json (resolved hyper-parameters, compute spent, method facts, versions).
@@ -18,7 +19,7 @@ from swa_study.methods import build_method
 from swa_study.models import load_classifier, save_trained
 from swa_study.steps import environment_facts, set_threads, step_log
 from swa_study.tasks import get_task
-from swa_study.training import TrainSettings, model_columns, train_model, training_arguments
+from swa_study.training import TrainSettings, model_columns, training_arguments
 
 
 def attach_teacher_logits(train, logits_path: str):
@@ -30,20 +31,24 @@ def attach_teacher_logits(train, logits_path: str):
 
 
 def main(task_name, method_name, seed, model_name, mirror, trust_remote_code, data_dir, teacher_logits, hp,
-         threads, output_model, output_log, output_info) -> None:
+         threads, output_model, output_log, output_info, teacher_model=None) -> None:
     set_threads(threads)
     task = get_task(task_name)
     method = build_method(method_name, task, hp)
-    train = load_prepared(data_dir)["train"]
+    splits = load_prepared(data_dir)
+    train, validation = splits["train"], splits["validation"]
     extra: tuple[str, ...] = ()
     if method.needs_teacher_logits:
         train, extra = attach_teacher_logits(train, teacher_logits), ("teacher_logits",)
-    model, tokenizer = load_classifier(resolve_model(model_name, mirror_root(mirror)), task, seed, trust_remote_code)
+    student_path = resolve_model(model_name, mirror_root(mirror))
+    model, tokenizer = load_classifier(student_path, task, seed, trust_remote_code)
+    method.setup(tokenizer=tokenizer, seed=seed, student_path=student_path, teacher_path=teacher_model, mirror=mirror)
 
     scratch = Path(output_model).parent / "trainer"
     args = training_arguments(TrainSettings.from_params(hp, seed), scratch)
     with atomic_file(output_log) as log_path:
-        compute = train_model(model, tokenizer, method, train.select_columns(model_columns(train, extra)), args, log_path)
+        compute = method.train(model, tokenizer, train.select_columns(model_columns(train, extra)), args, log_path,
+                               eval_dataset=validation.select_columns(model_columns(validation)))  # dev: Annealing-KD
     shutil.rmtree(scratch, ignore_errors=True)
     save_trained(model, tokenizer, output_model)
     write_json(output_info, {
@@ -68,4 +73,5 @@ if "snakemake" in globals():
             output_model=snakemake.output.model,
             output_log=snakemake.output.train_log,
             output_info=snakemake.output.info,
+            teacher_model=snakemake.input.get("teacher_model"),
         )

@@ -20,7 +20,8 @@ from .io import read_json
 
 RUN_FILES = ("metrics.json", "train_info.json", "train_log.jsonl", "predictions.tsv")
 TEACHER_FILES = ("metrics.json", "train_log.jsonl")
-STEP_KEYS = {"loss": "train_loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm"}
+STEP_KEYS = {"loss": "train_loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
+             "phase": "phase", "anneal_t": "anneal_t"}  # the last two: Annealing-KD's phases
 
 
 def fingerprint(folder: Path, names: Iterable[str]) -> str:
@@ -120,8 +121,11 @@ def version_tags(environment: dict[str, Any]) -> dict[str, str]:
 
 
 def sync_study(mirror: MlflowMirror, study: str, run_metric_files: list[str], teacher_metric_files: list[str],
-               log_models: bool) -> dict[str, Any]:
-    """Copy every student and teacher run into MLflow; return {run_key: run_id} and how many were written."""
+               log_models: bool, study_config: str = "") -> dict[str, Any]:
+    """Copy every student and teacher run into MLflow; return {run_key: run_id} and how many were written.
+
+    `study_config` (the resolved config as YAML) is attached to every parent run, so the UI shows the whole study.
+    """
     summary: dict[str, Any] = {"experiment_id": mirror.experiment_id, "runs": {}, "written": 0, "unchanged": 0}
     seed_scores: dict[str, list[float]] = {}
     parents: dict[str, str] = {}
@@ -132,6 +136,8 @@ def sync_study(mirror: MlflowMirror, study: str, run_metric_files: list[str], te
         group = f"{task}/{method}"
         if group not in parents:
             parents[group] = mirror.parent(group, {"study": study, "task": task, "method": method, "kind": "group"})
+            if study_config:
+                mirror.client.log_text(parents[group], study_config, "study_config.yaml")
         artifacts = [folder / name for name in RUN_FILES] + ([folder / "model"] if log_models else [])
         run_id, written = mirror.log_run(
             f"{group}/seed{seed}", fingerprint(folder, RUN_FILES),

@@ -4,13 +4,19 @@ from __future__ import annotations
 from typing import Any
 
 from ..tasks import TaskSpec
+from .annealing_kd import AnnealingKD
 from .base import TrainingMethod
 from .finetune import FineTune
 from .kd import KnowledgeDistillation
+from .mate_kd import MateKD
+from .rail_kd import RailKD
 from .swa import StochasticWeightAveraging
+from .swa_kd import SWAKnowledgeDistillation
 
 METHODS: dict[str, type[TrainingMethod]] = {
-    cls.name: cls for cls in (FineTune, StochasticWeightAveraging, KnowledgeDistillation)
+    cls.name: cls
+    for cls in (FineTune, StochasticWeightAveraging, KnowledgeDistillation, AnnealingKD, RailKD, MateKD,
+                SWAKnowledgeDistillation)
 }
 
 
