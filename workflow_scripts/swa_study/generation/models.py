@@ -160,8 +160,8 @@ def build_seq2seq(
     # seq2seq never uses it: a saved EncoderDecoderModel rebuilds its encoder from the
     # config, which cannot express "no pooler", so dropping it would break round trips.
     kwargs: dict[str, Any] = {"decoder_tie_word_embeddings": True}
-    if trust_remote_code:
-        kwargs.update(encoder_trust_remote_code=True, decoder_trust_remote_code=True)
+    if trust_remote_code:  # only when the config asks for it
+        kwargs.update(encoder_trust_remote_code=trust_remote_code, decoder_trust_remote_code=trust_remote_code)
     model = SharedEmbeddingEncoderDecoderModel.from_encoder_decoder_pretrained(
         model_name_or_path, decoder_path, **kwargs
     )
