@@ -134,37 +134,23 @@ def prepare_validation_features(
     return dict(encoding)
 
 
-def build_train_features(
-    dataset: datasets.Dataset,
-    tokenizer: Any,
-    max_length: int = 384,
-    doc_stride: int = 128,
-    pad_to_max_length: bool = True,
-) -> datasets.Dataset:
-    """Map `prepare_train_features` over a whole split; the original columns are dropped (rows != examples)."""
-    function = functools.partial(
-        prepare_train_features,
-        tokenizer=tokenizer,
-        max_length=max_length,
-        doc_stride=doc_stride,
-        pad_to_max_length=pad_to_max_length,
-    )
-    return dataset.map(function, batched=True, remove_columns=dataset.column_names, desc="train windows")
+def _map_windows(dataset: datasets.Dataset, prepare: Any, tokenizer: Any, max_length: int, doc_stride: int,
+                 pad_to_max_length: bool, desc: str) -> datasets.Dataset:
+    """Map a feature function over a whole split; the original columns are dropped (rows != examples)."""
+    function = functools.partial(prepare, tokenizer=tokenizer, max_length=max_length, doc_stride=doc_stride,
+                                 pad_to_max_length=pad_to_max_length)
+    return dataset.map(function, batched=True, remove_columns=dataset.column_names, desc=desc)
 
 
-def build_validation_features(
-    dataset: datasets.Dataset,
-    tokenizer: Any,
-    max_length: int = 384,
-    doc_stride: int = 128,
-    pad_to_max_length: bool = True,
-) -> datasets.Dataset:
-    """Map `prepare_validation_features` over a whole split; the original columns are dropped (rows != examples)."""
-    function = functools.partial(
-        prepare_validation_features,
-        tokenizer=tokenizer,
-        max_length=max_length,
-        doc_stride=doc_stride,
-        pad_to_max_length=pad_to_max_length,
-    )
-    return dataset.map(function, batched=True, remove_columns=dataset.column_names, desc="validation windows")
+def build_train_features(dataset: datasets.Dataset, tokenizer: Any, max_length: int = 384, doc_stride: int = 128,
+                         pad_to_max_length: bool = True) -> datasets.Dataset:
+    """`prepare_train_features` over a whole split."""
+    return _map_windows(dataset, prepare_train_features, tokenizer, max_length, doc_stride, pad_to_max_length,
+                        "train windows")
+
+
+def build_validation_features(dataset: datasets.Dataset, tokenizer: Any, max_length: int = 384, doc_stride: int = 128,
+                              pad_to_max_length: bool = True) -> datasets.Dataset:
+    """`prepare_validation_features` over a whole split."""
+    return _map_windows(dataset, prepare_validation_features, tokenizer, max_length, doc_stride, pad_to_max_length,
+                        "validation windows")
