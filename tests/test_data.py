@@ -1,8 +1,10 @@
 """Loading real and broken data: every problem is found before training, in one line naming file and column."""
 import random
+import types
 from pathlib import Path
 
 import pytest
+import torch
 
 from swa_study.assets import AssetError, resolve_model
 from swa_study.data import DataError, load_task_splits, subsample
@@ -57,3 +59,32 @@ def test_unknown_model_path_is_named(tmp_path, monkeypatch):
     with pytest.raises(AssetError, match=r"model 'org/not-mirrored' is not in the mirror"):
         resolve_model("org/not-mirrored", tmp_path, "models.teacher")
     assert resolve_model("sentence-transformers/all-MiniLM-L6-v2", SHARED) == str(SHARED / "models" / "all-MiniLM-L6-v2")
+
+
+def test_regression_labels_train_on_a_unit_scale_and_are_scored_on_the_original_one():
+    from transformers import AutoTokenizer
+
+    from swa_study.data import tokenize
+    from swa_study.evaluation import evaluate_splits
+    from tiny_study import TOKENIZER
+
+    task = get_task("stsb")
+    splits, _ = load_task_splits(task, SHARED)
+    rows = subsample(splits["validation"], 16, seed=0)
+    prepared = tokenize(rows, AutoTokenizer.from_pretrained(str(TOKENIZER)), task, max_length=32)
+    assert max(prepared["label"]) <= 1.0
+    assert prepared["label"] == pytest.approx([score / 5.0 for score in rows["label"]])
+
+    class Oracle(torch.nn.Module):
+        """Predicts each row's own training target, so scaled-back predictions must equal the 0..5 gold."""
+
+        def forward(self, input_ids, **kwargs):
+            targets = {tuple(ids[ids != 0].tolist()): label for ids, label in zip(batch_ids, prepared["label"])}
+            return types.SimpleNamespace(logits=torch.tensor([[targets[tuple(ids[ids != 0].tolist())]] for ids in input_ids]))
+
+    batch_ids = [torch.tensor(ids) for ids in prepared["input_ids"]]
+    metrics, predictions = evaluate_splits(Oracle(), AutoTokenizer.from_pretrained(str(TOKENIZER)), task,
+                                           {"validation": prepared})
+    assert predictions["label"].tolist() == pytest.approx(rows["label"])
+    assert predictions["prediction"].tolist() == pytest.approx(rows["label"], abs=1e-5)
+    assert metrics["validation"]["pearsonr"] == pytest.approx(1.0)

@@ -58,6 +58,8 @@ def test_every_run_and_table_is_written(study):
                 predictions = pd.read_csv(run / "predictions.tsv", sep="\t")
                 assert set(predictions.split) == ({"validation", "test"} if task == "stsb" else {"validation"})
                 assert len(predictions[predictions.split == "validation"]) == 24
+                if task == "stsb":  # trained on score / 5, reported on the 0..5 scale
+                    assert predictions.label.max() == 5.0
     summary = pd.read_csv(workdir / "results" / "tables" / "summary.csv")
     assert list(summary.method) == METHODS
     assert list(summary.sst2_n) == [2] * len(METHODS) and summary.avg_mean.notna().all()

@@ -113,10 +113,16 @@ def subsample(split: datasets.Dataset, size: int | None, seed: int) -> datasets.
 
 
 def tokenize(split: datasets.Dataset, tokenizer, task: TaskSpec, max_length: int) -> datasets.Dataset:
-    """Token ids without padding (the collator pads per batch); keeps `idx` and a float or int `label`."""
+    """Token ids without padding (the collator pads per batch); keeps `idx` and a float or int `label`.
+
+    Regression labels are stored divided by `task.label_scale` (the training target); evaluation scales back.
+    """
     def encode(batch: dict) -> dict:
         pairs = batch["text_b"] if any(text is not None for text in batch["text_b"]) else None
-        return tokenizer(batch["text_a"], pairs, truncation=True, max_length=max_length)
+        encoded = tokenizer(batch["text_a"], pairs, truncation=True, max_length=max_length)
+        if task.is_regression:
+            encoded["label"] = [value / task.label_scale for value in batch["label"]]
+        return encoded
 
     encoded = split.map(encode, batched=True, remove_columns=["text_a", "text_b"])
     label_type = datasets.Value("float32") if task.is_regression else datasets.Value("int64")

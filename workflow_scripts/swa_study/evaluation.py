@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import datasets
+import numpy as np
 import pandas as pd
 import torch
 
@@ -25,7 +26,9 @@ def evaluate_splits(
             continue
         split = splits[name]
         logits = predict_logits(model, split, tokenizer)
-        predictions = predictions_from_logits(task, logits)
-        metrics[name] = compute_task_metrics(task, predictions, split["label"])
-        tables.append(pd.DataFrame({"split": name, "idx": split["idx"], "label": split["label"], "prediction": predictions}))
+        predictions, labels = predictions_from_logits(task, logits), np.asarray(split["label"])
+        if task.is_regression:  # back to the dataset's own scale (STS-B 0..5); float32 noise rounded off the gold
+            predictions, labels = predictions * task.label_scale, np.round(labels * task.label_scale, 6)
+        metrics[name] = compute_task_metrics(task, predictions, labels)
+        tables.append(pd.DataFrame({"split": name, "idx": split["idx"], "label": labels, "prediction": predictions}))
     return metrics, pd.concat(tables, ignore_index=True)
