@@ -1,8 +1,9 @@
-# The study of config/config.yaml as one DAG:
-#   prepare_data -> train_teacher -> teacher_logits -> train_student (finetune | swa | kd) -> evaluate -> aggregate
-#   -> mlflow_sync.
+# The study of config/config.yaml as one DAG, for classification, QA and generation tasks alike:
+#   prepare_data -> train_teacher -> teacher_logits -> train_student (finetune | swa | kd | ...) -> evaluate
+#   -> aggregate -> mlflow_sync.
 # Usage: snakemake --cores all                 (the whole study)
 #        snakemake -n                          (the plan only)
+#        snakemake --cores all --configfile config/qa-study.yaml   (SQuAD; config/generation-study.yaml: CommonGen)
 #        snakemake --cores all --configfile config/paper.yaml
 from snakemake.utils import min_version, validate
 
@@ -18,6 +19,7 @@ include: "rules/common.smk"
 check_config(config, Path(workflow.basedir) / "config" / "schema.yaml", CONFIG_NAME)
 validate(config, "config/schema.yaml")
 check_assets()
+note_skipped_pairs()
 
 
 include: "rules/data.smk"

@@ -26,21 +26,43 @@ def check_config(config, schema_path, config_name):
         fail(str(error))
 
 
+def model_name(role, task):
+    """The teacher or student checkpoint for `task`: its family's pair under models.by_family, else the default."""
+    pair = config["models"].get("by_family", {}).get(get_task(task).family)
+    return pair[role] if pair else config["models"][role]
+
+
+def model_key(role, task):
+    """The config key that names `model_name(role, task)`, for error messages."""
+    family = get_task(task).family
+    return f"models.by_family.{family}.{role}" if family in config["models"].get("by_family", {}) else f"models.{role}"
+
+
 def check_assets():
     """Every model and data file the config names must resolve before any compute is spent."""
     try:
         root = mirror_root(config["assets"]["mirror"])
-        for role in ("teacher", "student"):
-            resolve_model(config["models"][role], root, f"models.{role}")
         for task in config["tasks"]:
+            for role in ("teacher", "student"):
+                resolve_model(model_name(role, task), root, model_key(role, task))
             describe_source(get_task(task), root)
     except AssetError as error:
         fail(str(error))
 
 
+def applies(method, task):
+    return get_task(task).family in METHODS[method].families
+
+
+def note_skipped_pairs():
+    """Methods defined only for sentence-level logits (RAIL-KD, MATE-KD, Annealing-KD) skip span and text tasks."""
+    for task in config["tasks"]:
+        skipped = [m for m in config["methods"] if not applies(m, task)]
+        if skipped:
+            sys.stderr.write(f"note: {', '.join(skipped)} not defined for {task} ({get_task(task).family}); skipped\n")
+
+
 R = config.get("results_dir", "results")
-TEACHER_TOKENIZER = model_slug(config["models"]["teacher"])
-STUDENT_TOKENIZER = model_slug(config["models"]["student"])
 
 
 wildcard_constraints:
@@ -51,15 +73,26 @@ wildcard_constraints:
 
 def model_for_tokenizer(wildcards):
     """The model whose tokenizer a prepared-data folder uses (teacher and student may share one)."""
-    names = {
-        TEACHER_TOKENIZER: config["models"]["teacher"],
-        STUDENT_TOKENIZER: config["models"]["student"],
-    }
+    names = {model_slug(model_name(role, wildcards.task)): model_name(role, wildcards.task) for role in ("teacher", "student")}
     return names[wildcards.tokenizer]
 
 
-def data_dir(task, tokenizer):
-    return f"{R}/data/{task}/{tokenizer}"
+def data_dir(task, role):
+    """The task's data tokenised for the teacher's or the student's checkpoint."""
+    return f"{R}/data/{task}/{model_slug(model_name(role, task))}"
+
+
+def teacher_data(wildcards):
+    return data_dir(wildcards.task, "teacher")
+
+
+def student_data(wildcards):
+    return data_dir(wildcards.task, "student")
+
+
+def family_settings(wildcards):
+    """The task family's own config section (`qa:`, `generation:`); none for classification."""
+    return config.get(get_task(wildcards.task).family, {})
 
 
 def run_dir(task, method, seed):
@@ -72,11 +105,11 @@ def teacher_dir(task):
 
 def student_inputs(wildcards):
     """The student's data, plus the cached teacher logits and/or the trained teacher model when its method uses them."""
-    method = METHODS[wildcards.method]
-    inputs = {"data": data_dir(wildcards.task, STUDENT_TOKENIZER)}
-    if method.needs_teacher_logits:
+    needs = METHODS[wildcards.method].teacher_inputs(get_task(wildcards.task))
+    inputs = {"data": data_dir(wildcards.task, "student")}
+    if "logits" in needs:
         inputs["teacher_logits"] = f"{teacher_dir(wildcards.task)}/train_logits.npz"
-    if method.needs_teacher_model:  # RAIL-KD, MATE-KD: the teacher runs inside the student's training
+    if "model" in needs:  # RAIL-KD, MATE-KD, word-level KD for generation: the teacher runs inside training
         inputs["teacher_model"] = f"{teacher_dir(wildcards.task)}/model"
     return inputs
 
@@ -90,13 +123,18 @@ def run_metrics():
         f"{run_dir(task, method, seed)}/metrics.json"
         for task in config["tasks"]
         for method in config["methods"]
+        if applies(method, task)
         for seed in config["seeds"]
     ]
 
 
 def teacher_metrics():
-    needs_teacher = any(METHODS[m].needs_teacher_logits for m in config["methods"])
-    return [f"{teacher_dir(task)}/metrics.json" for task in config["tasks"]] if needs_teacher else []
+    """The teacher's scores, for every task where some method of the study learns from it."""
+    return [
+        f"{teacher_dir(task)}/metrics.json"
+        for task in config["tasks"]
+        if any(applies(m, task) and METHODS[m].teacher_inputs(get_task(task)) for m in config["methods"])
+    ]
 
 
 def summary_targets():

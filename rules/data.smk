@@ -9,6 +9,7 @@ rule prepare_data:
         eval_size=config["data"]["eval_size"],
         sample_seed=config["data"]["sample_seed"],
         trust_remote_code=config["models"]["trust_remote_code"],
+        family_settings=family_settings,
     conda:
         "../envs/study.yaml"
     log:

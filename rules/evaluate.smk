@@ -2,10 +2,13 @@ rule evaluate:
     input:
         model=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/model",
         info=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/train_info.json",
-        data=data_dir("{task}", STUDENT_TOKENIZER),
+        data=student_data,
     output:
         metrics=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/metrics.json",
         predictions=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/predictions.tsv",
+    params:
+        family_settings=family_settings,
+        max_length=config["data"]["max_length"],
     threads: 1
     conda:
         "../envs/study.yaml"

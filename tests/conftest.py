@@ -9,13 +9,13 @@ def tiny_classifier(tmp_path):
     """A tiny random-init BERT classifier, its (real) tokenizer, and 24 tokenised training rows."""
     from tiny_study import build_model, write_sst2
     from swa_study.data import load_task_splits, tokenize
-    from swa_study.models import load_classifier
+    from swa_study.models import load_for_training
     from swa_study.tasks import get_task
 
     task = get_task("sst2")
     build_model(tmp_path / "models" / "tiny", layers=1, seed=0)
     write_sst2(tmp_path / "glue_data" / "SST-2", {"train": 24, "validation": 8}, random.Random(0))
     splits, _ = load_task_splits(task, tmp_path)
-    model, tokenizer = load_classifier(str(tmp_path / "models" / "tiny"), task, seed=0)
+    model, tokenizer = load_for_training(str(tmp_path / "models" / "tiny"), task, seed=0)
     train = tokenize(splits["train"], tokenizer, task, max_length=16).remove_columns(["idx"])
     return model, tokenizer, train

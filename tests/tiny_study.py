@@ -5,6 +5,7 @@ The models use the real offline tokenizer (so tokenisation is the real thing) an
 """
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -58,13 +59,54 @@ def write_stsb(folder: Path, rows: dict[str, int], rng: random.Random) -> None:
         (folder / names[split]).write_text("\n".join(lines) + "\n")
 
 
+COLORS = ["red", "blue", "green", "yellow", "black", "white"]
+NAMES = ["anna", "boris", "carla", "dmitri", "emma", "felix", "greta", "hugo"]
+
+
+def write_squad(path: Path, articles: int, rng: random.Random) -> None:
+    """An official-format SQuAD v1.1 json: each question's answer is a colour word found in its paragraph."""
+    data = []
+    for a in range(articles):
+        paragraphs = []
+        for p in range(2):
+            facts = [(rng.choice(NAMES), rng.choice(NOUNS), rng.choice(COLORS)) for _ in range(3)]
+            context = " ".join(f"the {noun} of {name} is {color} ." for name, noun, color in facts)
+            qas = []
+            for q, (name, noun, color) in enumerate(facts):
+                start = context.index(f"the {noun} of {name} is {color}") + len(f"the {noun} of {name} is ")
+                qas.append({"id": f"a{a}p{p}q{q}", "question": f"what colour is the {noun} of {name} ?",
+                            "answers": [{"text": color, "answer_start": start}] * 2})
+            paragraphs.append({"context": context, "qas": qas})
+        data.append({"title": f"article_{a}", "paragraphs": paragraphs})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"version": "1.1", "data": data}))
+
+
+def write_commongen(folder: Path, rows: dict[str, int], rng: random.Random) -> None:
+    """CommonGen's line-aligned src_alpha/tgt files; dev concept sets get two references each."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in rows.items():
+        sources, targets = [], []
+        for _ in range(count):
+            name, noun, color = rng.choice(NAMES), rng.choice(NOUNS), rng.choice(COLORS)
+            concepts = f"{name} {noun} {color}"
+            references = [f"{name} likes the {color} {noun} .", f"the {noun} of {name} is {color} ."]
+            for reference in (references if split == "dev" else references[:1]):
+                sources.append(concepts)
+                targets.append(reference)
+        (folder / f"commongen.{split}.src_alpha.txt").write_text("\n".join(sources) + "\n")
+        (folder / f"commongen.{split}.tgt.txt").write_text("\n".join(targets) + "\n")
+
+
 def build_mirror(root: Path) -> Path:
-    """models/tiny-teacher (2 layers), models/tiny-student (1 layer), SST-2 and STS-B files."""
+    """models/tiny-teacher (2 layers), models/tiny-student (1 layer), SST-2, STS-B, SQuAD and CommonGen files."""
     rng = random.Random(0)
     build_model(root / "models" / "tiny-teacher", layers=2, seed=0)
     build_model(root / "models" / "tiny-student", layers=1, seed=1)
     write_sst2(root / "glue_data" / "SST-2", {"train": 48, "validation": 24}, rng)
     write_stsb(root / "stsbenchmark", {"train": 48, "validation": 24, "test": 24}, rng)
+    write_squad(root / "squad" / "dev-v1.1.json", articles=6, rng=rng)
+    write_commongen(root / "commongen", {"train": 40, "dev": 12}, rng)
     return root
 
 

@@ -1,11 +1,12 @@
 """Step evaluate[task, method, seed]: score the saved student on dev (and test where labelled).
 
 Inputs:  the trained model (for SWA: the averaged weights), the student-tokenised data, train_info.json.
+Params:  the task family's settings (config `qa:` / `generation:`: span search, decoding) and data.max_length.
 Outputs: metrics.json (metrics per split, the main metric's name, compute spent) and predictions.tsv.
 Run:     snakemake --cores all -R evaluate
 """
 from swa_study.data import load_prepared
-from swa_study.evaluation import evaluate_splits
+from swa_study.families import evaluate_task
 from swa_study.io import atomic_file, read_json, write_json
 from swa_study.models import load_trained
 from swa_study.steps import set_threads, step_log
@@ -13,12 +14,12 @@ from swa_study.tasks import get_task
 
 
 def main(task_name: str, model_dir: str, data_dir: str, train_info: str, threads: int,
-         output_metrics: str, output_predictions: str) -> None:
+         output_metrics: str, output_predictions: str, family_settings: dict | None = None, max_length: int = 128) -> None:
     set_threads(threads)
     task = get_task(task_name)
     info = read_json(train_info)
     model, tokenizer = load_trained(model_dir)
-    metrics, predictions = evaluate_splits(model, tokenizer, task, load_prepared(data_dir))
+    metrics, predictions = evaluate_task(model, tokenizer, task, load_prepared(data_dir), family_settings or {}, max_length)
     with atomic_file(output_predictions) as staging:
         predictions.to_csv(staging, sep="\t", index=False)
     write_json(output_metrics, {
@@ -30,4 +31,5 @@ def main(task_name: str, model_dir: str, data_dir: str, train_info: str, threads
 if "snakemake" in globals():
     with step_log(snakemake.log[0]):
         main(snakemake.wildcards.task, snakemake.input.model, snakemake.input.data, snakemake.input.info,
-             snakemake.threads, snakemake.output.metrics, snakemake.output.predictions)
+             snakemake.threads, snakemake.output.metrics, snakemake.output.predictions,
+             snakemake.params.family_settings, snakemake.params.max_length)

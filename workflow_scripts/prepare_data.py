@@ -1,9 +1,10 @@
 """Step prepare_data[task, tokenizer]: load a task's splits, check them, sub-sample them, tokenise them once.
 
 Inputs:  the task's files in the offline mirror, or its Hub dataset (params.task, params.mirror).
-Params:  model (whose tokenizer), max_length, train_size, eval_size, sample_seed, trust_remote_code.
-Output:  a `datasets.DatasetDict` folder (train, validation, and test when labelled) with idx, label, token ids,
-         plus info.json (sources and sizes).
+Params:  model (whose tokenizer), max_length, train_size, eval_size, sample_seed, trust_remote_code, and the task
+         family's own settings (config `qa:` or `generation:`).
+Output:  a folder of `datasets` splits (train, validation, and test when labelled; QA adds validation_examples)
+         with idx, label, token ids, plus info.json (sources and sizes). See swa_study/families.py per family.
 Run:     snakemake --cores all -R prepare_data     (or any target that needs it)
 """
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 from transformers import AutoTokenizer
 
 from swa_study.assets import mirror_root, resolve_model
-from swa_study.data import load_task_splits, subsample, tokenize
+from swa_study.families import prepare_task
 from swa_study.io import atomic_dir, write_json
 from swa_study.steps import step_log
 from swa_study.tasks import get_task
@@ -26,19 +27,18 @@ def main(
     eval_size: int | None,
     sample_seed: int,
     trust_remote_code: bool,
+    family_settings: dict,
     output_dir: str,
 ) -> None:
     task = get_task(task_name)
     root = mirror_root(mirror)
-    tokenizer = AutoTokenizer.from_pretrained(
-        resolve_model(model_name, root), trust_remote_code=trust_remote_code
-    )
-    splits, sources = load_task_splits(task, root)  # raises on missing files, empty splits, bad labels
-    sizes = {"train": train_size, "validation": eval_size, "test": eval_size}
-    splits = {name: subsample(split, sizes[name], sample_seed) for name, split in splits.items()}
+    model_path = resolve_model(model_name, root)
+    tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+    splits, sources = prepare_task(task, tokenizer, model_path, root, max_length, train_size, eval_size, sample_seed,
+                                   family_settings, trust_remote_code)  # raises on missing files, bad labels, ...
     with atomic_dir(output_dir) as staging:
         for name, split in splits.items():
-            tokenize(split, tokenizer, task, max_length).save_to_disk(str(Path(staging) / name))
+            split.save_to_disk(str(Path(staging) / name))
         write_json(Path(staging) / "info.json", {
             "task": task.name, "tokenizer": model_name, "sources": sources,
             "rows": {name: len(split) for name, split in splits.items()},
@@ -57,5 +57,6 @@ if "snakemake" in globals():
             eval_size=snakemake.params.eval_size,
             sample_seed=snakemake.params.sample_seed,
             trust_remote_code=snakemake.params.trust_remote_code,
+            family_settings=snakemake.params.family_settings,
             output_dir=snakemake.output[0],
         )

@@ -2,12 +2,13 @@
 
 Un-augmented inputs give the same teacher logits every epoch, so every KD run of every seed reuses this file.
 Input:   the teacher model and the task's data tokenised with the teacher's tokenizer.
-Output:  train_logits.npz with `idx` (row ids, to check alignment with the student's data) and `logits`.
+Output:  train_logits.npz with `idx` (row ids, to check alignment with the student's data), `logits`
+         ((rows, classes); QA: (windows, 2, length) start/end logits) and `token_digest` of the teacher's inputs.
 Run:     snakemake --cores all -R teacher_logits
 """
 import numpy as np
 
-from swa_study.data import load_prepared
+from swa_study.data import load_prepared, token_digest
 from swa_study.io import atomic_file
 from swa_study.models import load_trained
 from swa_study.steps import set_threads, step_log
@@ -21,7 +22,7 @@ def main(model_dir: str, data_dir: str, threads: int, output: str) -> None:
     logits = predict_logits(model, train, tokenizer)
     with atomic_file(output) as staging:
         with open(staging, "wb") as handle:
-            np.savez(handle, idx=np.asarray(train["idx"]), logits=logits)
+            np.savez(handle, idx=np.asarray(train["idx"]), logits=logits, token_digest=token_digest(train))
 
 
 if "snakemake" in globals():

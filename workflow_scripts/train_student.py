@@ -13,20 +13,26 @@ from pathlib import Path
 import numpy as np
 
 from swa_study.assets import mirror_root, resolve_model
-from swa_study.data import DataError, load_prepared
+from swa_study.data import DataError, load_prepared, token_digest
 from swa_study.io import atomic_file, write_json
 from swa_study.methods import build_method
-from swa_study.models import load_classifier, save_trained
+from swa_study.models import load_for_training, save_trained
 from swa_study.steps import environment_facts, set_threads, step_log
 from swa_study.tasks import get_task
 from swa_study.training import TrainSettings, model_columns, training_arguments
 
 
-def attach_teacher_logits(train, logits_path: str):
-    """Add the cached teacher logits as a column, after checking they belong to exactly these rows."""
+def attach_teacher_logits(train, logits_path: str, same_tokens: bool):
+    """Add the cached teacher logits as a column, after checking they belong to exactly these rows.
+
+    With `same_tokens` (QA: one logit per token position) the teacher's windows must also hold the same token ids.
+    """
     cached = np.load(logits_path)
     if not np.array_equal(cached["idx"], np.asarray(train["idx"])):
         raise DataError(f"{logits_path}: teacher logits are for other training rows than the student's data")
+    if same_tokens and str(cached["token_digest"]) != token_digest(train):
+        raise DataError(f"{logits_path}: the teacher tokenised the training windows differently from the student; "
+                        "start/end logits need teacher and student to share one tokenizer and data.max_length")
     return train.add_column("teacher_logits", [row.tolist() for row in cached["logits"]])
 
 
@@ -38,10 +44,11 @@ def main(task_name, method_name, seed, model_name, mirror, trust_remote_code, da
     splits = load_prepared(data_dir)
     train, validation = splits["train"], splits["validation"]
     extra: tuple[str, ...] = ()
-    if method.needs_teacher_logits:
-        train, extra = attach_teacher_logits(train, teacher_logits), ("teacher_logits",)
+    if "logits" in method.teacher_inputs(task):
+        train = attach_teacher_logits(train, teacher_logits, same_tokens=task.family == "qa")
+        extra = ("teacher_logits",)
     student_path = resolve_model(model_name, mirror_root(mirror))
-    model, tokenizer = load_classifier(student_path, task, seed, trust_remote_code)
+    model, tokenizer = load_for_training(student_path, task, seed, trust_remote_code)  # head per task family
     method.setup(tokenizer=tokenizer, seed=seed, student_path=student_path, teacher_path=teacher_model, mirror=mirror)
 
     scratch = Path(output_model).parent / "trainer"

@@ -1,7 +1,9 @@
 """Step train_teacher[task]: fine-tune the large model once per task; keep the checkpoint best on dev.
 
 Inputs:  the task's data tokenised with the teacher's tokenizer.
-Params:  model, mirror, hp (config `teacher`), seed, trust_remote_code; threads from the rule.
+Params:  model, mirror, hp (config `teacher`), seed, trust_remote_code, the family's settings, max_length; threads.
+         Classification keeps the epoch best on dev; QA and generation score dev only at the end (decoding and
+         span search per epoch would cost more than the teacher's training here) and keep the last epoch.
 Outputs: model/ (safetensors), train_log.jsonl (per-step loss and LR, per-epoch dev metrics), metrics.json.
 Resume:  an interrupted run resumes from its last epoch checkpoint (checkpoints/, kept only until success).
 Run:     snakemake --cores all -R train_teacher
@@ -11,22 +13,22 @@ from pathlib import Path
 
 from swa_study.assets import mirror_root, resolve_model
 from swa_study.data import load_prepared
-from swa_study.evaluation import evaluate_splits
+from swa_study.families import evaluate_task
 from swa_study.io import atomic_file, read_json, write_json
 from swa_study.methods import build_method
 from swa_study.metrics import compute_task_metrics, predictions_from_logits
-from swa_study.models import load_classifier, save_trained
+from swa_study.models import load_for_training, save_trained
 from swa_study.steps import environment_facts, set_threads, step_log
 from swa_study.tasks import get_task
 from swa_study.training import TrainSettings, model_columns, train_model, training_arguments
 
 
 def main(task_name, model_name, mirror, trust_remote_code, data_dir, hp, seed, threads,
-         output_model, output_log, output_metrics) -> None:
+         output_model, output_log, output_metrics, family_settings=None, max_length=128) -> None:
     set_threads(threads)
     task = get_task(task_name)
     splits = load_prepared(data_dir)
-    model, tokenizer = load_classifier(resolve_model(model_name, mirror_root(mirror)), task, seed, trust_remote_code)
+    model, tokenizer = load_for_training(resolve_model(model_name, mirror_root(mirror)), task, seed, trust_remote_code)
     settings = TrainSettings.from_params(hp, seed)
 
     # Checkpoints let an interrupted teacher resume; a changed config must not resume from a stale one.
@@ -38,10 +40,11 @@ def main(task_name, model_name, mirror, trust_remote_code, data_dir, hp, seed, t
     resume = any(checkpoints.glob("checkpoint-*"))
     write_json(checkpoints / "fingerprint.json", fingerprint)
 
+    select_on_dev = task.family == "classification"
     args = training_arguments(
-        settings, checkpoints,
-        eval_strategy="epoch", save_strategy="epoch", save_total_limit=1,
-        load_best_model_at_end=True, metric_for_best_model=task.main_metric, greater_is_better=True,
+        settings, checkpoints, save_strategy="epoch", save_total_limit=1,
+        **(dict(eval_strategy="epoch", load_best_model_at_end=True, metric_for_best_model=task.main_metric,
+                greater_is_better=True) if select_on_dev else {}),
     )
 
     def dev_metrics(prediction) -> dict[str, float]:
@@ -51,10 +54,10 @@ def main(task_name, model_name, mirror, trust_remote_code, data_dir, hp, seed, t
         compute = train_model(
             model, tokenizer, build_method("finetune", task, hp),
             splits["train"].select_columns(model_columns(splits["train"])), args, log_path,
-            eval_dataset=splits["validation"].select_columns(model_columns(splits["validation"])),
-            compute_metrics=dev_metrics, resume=resume,
+            eval_dataset=splits["validation"].select_columns(model_columns(splits["validation"])) if select_on_dev else None,
+            compute_metrics=dev_metrics if select_on_dev else None, resume=resume,
         )
-    metrics, _ = evaluate_splits(model, tokenizer, task, splits)
+    metrics, _ = evaluate_task(model, tokenizer, task, splits, family_settings or {}, max_length)
     save_trained(model, tokenizer, output_model)
     write_json(output_metrics, {
         "task": task.name, "method": "teacher", "seed": seed, "model": model_name, "main_metric": task.main_metric,
@@ -77,4 +80,6 @@ if "snakemake" in globals():
             output_model=snakemake.output.model,
             output_log=snakemake.output.train_log,
             output_metrics=snakemake.output.metrics,
+            family_settings=snakemake.params.family_settings,
+            max_length=snakemake.params.max_length,
         )

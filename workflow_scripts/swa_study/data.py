@@ -5,10 +5,12 @@ a label outside the task's declared label space. Each problem is one line that n
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
 import datasets
+import numpy as np
 
 from .assets import AssetError, hub_offline
 from .tasks import TaskSpec
@@ -132,8 +134,15 @@ def tokenize(split: datasets.Dataset, tokenizer, task: TaskSpec, max_length: int
 def load_prepared(folder: str | Path) -> dict[str, datasets.Dataset]:
     """The tokenised splits written by the prepare_data step, keyed by split name."""
     folder = Path(folder)
-    return {
-        name: datasets.load_from_disk(str(folder / name))
-        for name in ("train", "validation", "test")
-        if (folder / name).is_dir()
-    }
+    return {path.name: datasets.load_from_disk(str(path)) for path in sorted(folder.iterdir()) if path.is_dir()}
+
+
+def token_digest(split: datasets.Dataset) -> str:
+    """A fingerprint of a split's token ids, to check that cached teacher outputs belong to the same inputs.
+
+    QA needs it: start/end logits are per token position, so they only transfer between identical windows.
+    """
+    digest = hashlib.sha256()
+    for ids in split["input_ids"]:
+        digest.update(np.asarray(ids, dtype=np.int64).tobytes())
+    return digest.hexdigest()

@@ -1,19 +1,33 @@
-"""Load and save sequence classifiers: the same call for a Hub id and a mirrored folder, weights as safetensors."""
+"""Load and save the three kinds of model the study trains: the same call for a Hub id and a mirrored folder.
+
+classification: an encoder with a sequence-classification head; qa: with a span (start/end) head; generation: a
+seq2seq model (a native T5/BART checkpoint, or BERT2BERT warm-started from an encoder, generation/models.py).
+Weights are read and written as safetensors.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
+from transformers import (AutoConfig, AutoModelForQuestionAnswering, AutoModelForSequenceClassification,
+                          AutoTokenizer, set_seed)
 
 from .io import atomic_dir
 from .tasks import TaskSpec
 
 
-def load_classifier(name_or_path: str, task: TaskSpec, seed: int, trust_remote_code: bool = False):
-    """A pre-trained encoder with a fresh task head; `seed` fixes the head's initial weights."""
+def load_for_training(name_or_path: str, task: TaskSpec, seed: int, trust_remote_code: bool = False):
+    """A pre-trained model with a fresh head for the task's family; `seed` fixes the new weights' initial values."""
     set_seed(seed)
+    if task.family == "generation":
+        from .generation.models import build_seq2seq  # imported here: classification runs never pay for it
+
+        return build_seq2seq(name_or_path, trust_remote_code=trust_remote_code)
     tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    if task.family == "qa":
+        model = AutoModelForQuestionAnswering.from_pretrained(
+            name_or_path, trust_remote_code=trust_remote_code, use_safetensors=True)
+        return model, tokenizer
     model = AutoModelForSequenceClassification.from_pretrained(
         name_or_path,
         num_labels=task.num_labels,
@@ -25,9 +39,16 @@ def load_classifier(name_or_path: str, task: TaskSpec, seed: int, trust_remote_c
 
 
 def load_trained(folder: str | Path):
-    """A model saved by `save_trained` (safetensors only) and its tokenizer."""
-    model = AutoModelForSequenceClassification.from_pretrained(str(folder), use_safetensors=True)
-    return model, AutoTokenizer.from_pretrained(str(folder))
+    """A model saved by `save_trained` (safetensors only) and its tokenizer; the saved config says which kind."""
+    config = AutoConfig.from_pretrained(str(folder))
+    if getattr(config, "is_encoder_decoder", False):
+        from .generation.models import build_seq2seq
+
+        return build_seq2seq(str(folder))
+    architecture = (config.architectures or [""])[0]
+    auto_class = AutoModelForQuestionAnswering if architecture.endswith("ForQuestionAnswering") \
+        else AutoModelForSequenceClassification
+    return auto_class.from_pretrained(str(folder), use_safetensors=True), AutoTokenizer.from_pretrained(str(folder))
 
 
 def save_trained(model: torch.nn.Module, tokenizer, folder: str | Path) -> None:
@@ -35,3 +56,5 @@ def save_trained(model: torch.nn.Module, tokenizer, folder: str | Path) -> None:
     with atomic_dir(folder) as staging:
         model.save_pretrained(staging)  # transformers 5 always writes safetensors
         tokenizer.save_pretrained(staging)
+
+

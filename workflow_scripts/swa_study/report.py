@@ -33,14 +33,18 @@ def load_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def summary_table(runs: pd.DataFrame, tasks: list[str], methods: list[str]) -> pd.DataFrame:
-    """Rows = methods (in config order), columns = `<task>_mean`, `<task>_std`, `<task>_n`, then `avg_mean`."""
-    table = pd.DataFrame(index=pd.Index(methods, name="method"))
+    """Rows = methods (in config order), columns = `<task>_mean`, `<task>_std`, `<task>_n`, then `avg_mean`.
+
+    A method with no runs at all (one not defined for any of the study's task families) gets no row; one missing
+    on some task gets "–" there and no average, since an average over other tasks would not compare.
+    """
+    table = pd.DataFrame(index=pd.Index([m for m in methods if m in set(runs.method)], name="method"))
     for task in tasks:
         grouped = runs[runs.task == task].groupby("method")["score"]
         table[f"{task}_mean"] = grouped.mean() * 100
         table[f"{task}_std"] = grouped.std(ddof=1) * 100  # sample std over seeds; NaN for a single seed
         table[f"{task}_n"] = grouped.count()
-    table["avg_mean"] = table[[f"{task}_mean" for task in tasks]].mean(axis=1)
+    table["avg_mean"] = table[[f"{task}_mean" for task in tasks]].mean(axis=1, skipna=False)
     return table.reset_index()
 
 
@@ -56,7 +60,7 @@ def summary_markdown(table: pd.DataFrame, tasks: list[str], metric_names: dict[s
     lines = [f"### {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
         cells = [_cell(row[f"{t}_mean"], row[f"{t}_std"]) for t in tasks]
-        lines.append(f"| {row['method']} | " + " | ".join(cells) + f" | {row['avg_mean']:.1f} |")
+        lines.append(f"| {row['method']} | " + " | ".join(cells) + f" | {_cell(row['avg_mean'], float('nan'))} |")
     seeds = sorted({int(row[f'{t}_n']) for _, row in table.iterrows() for t in tasks if not pd.isna(row[f'{t}_n'])})
     lines += ["", f"Dev-set scores x100, mean ± sample std over {'/'.join(map(str, seeds))} seeds."]
     return "\n".join(lines) + "\n"

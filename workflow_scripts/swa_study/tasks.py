@@ -3,6 +3,10 @@
 A task is data, not code: adding a GLUE-style task is one more `TaskSpec` entry. Every loader turns the raw files
 into the same canonical columns, `text_a`, `text_b` (None for single-sentence tasks), `label`, so that the rest of
 the pipeline never looks at a dataset's own column names.
+
+Each task belongs to a family (families.py): "classification" (GLUE, STS-B), "qa" (extractive, SQuAD) or
+"generation" (concepts -> text, CommonGen). The family decides how data is prepared, which head the model gets and
+how a run is scored; the methods, the Trainer set-up and the tracking are the same for all three.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ class HubSource:
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
-    num_labels: int  # 1 means regression
+    num_labels: int  # 1 means regression; 2 for QA (start, end); 0 for generation (the vocabulary)
     metrics: tuple[str, ...]  # names of the local metric modules to compute
     main_metric: str  # the one number per task in the summary table
     hub: HubSource
@@ -44,6 +48,8 @@ class TaskSpec:
     # Regression targets are divided by this for training and predictions multiplied back for scoring: a head
     # starting near 0 reaches 0..1 targets in a few steps, but 0..5 ones (STS-B) take most of a short budget.
     label_scale: float = 1.0
+    family: str = "classification"
+    version_2: bool = False  # SQuAD v2: unanswerable questions, scored with the no-answer split
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -87,6 +93,23 @@ TASKS: dict[str, TaskSpec] = {
             column_names=("genre", "file", "year", "id", "score", "sentence1", "sentence2"),
         ),
         labelled_test=True, label_scale=5.0,
+    ),
+    "squad": TaskSpec(  # offline: the v1.1 dev file split by article (qa/data.py); Hub: the official train/dev
+        name="squad", num_labels=2, metrics=("exact_match", "f1"), main_metric="f1", family="qa",
+        hub=HubSource("rajpurkar/squad", None, _GLUE_SPLITS, text_a="question", text_b="context", label="answers"),
+        local=LocalFiles("squad", {"train": "dev-v1.1.json", "validation": "dev-v1.1.json"},
+                         text_a="question", text_b="context", label="answers"),
+    ),
+    "squad_v2": TaskSpec(
+        name="squad_v2", num_labels=2, metrics=("exact_match", "f1"), main_metric="f1", family="qa", version_2=True,
+        hub=HubSource("rajpurkar/squad_v2", None, _GLUE_SPLITS, text_a="question", text_b="context", label="answers"),
+    ),
+    "commongen": TaskSpec(  # concept set -> sentence; dev scored against all references of a concept set
+        name="commongen", num_labels=0, metrics=("rouge1", "rouge2", "rougeL", "bleu"), main_metric="rougeL",
+        family="generation",
+        hub=HubSource("allenai/common_gen", None, _GLUE_SPLITS, text_a="concepts", text_b=None, label="target"),
+        local=LocalFiles("commongen", {"train": "commongen.train.src_alpha.txt", "validation": "commongen.dev.src_alpha.txt"},
+                         text_a="concepts", text_b=None, label="target"),
     ),
     "mrpc": TaskSpec(
         name="mrpc", num_labels=2, metrics=("f1", "accuracy"), main_metric="f1",

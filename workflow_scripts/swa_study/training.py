@@ -18,7 +18,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
-from .methods.base import MODEL_INPUTS, TrainingMethod
+from .methods.base import IGNORE_INDEX, MODEL_INPUTS, TrainingMethod, forward_logits
 
 
 @dataclass
@@ -58,6 +58,12 @@ class PadCollator:
         for f in features:
             f.pop("idx", None)
         batch = self.pad(features)
+        labels = batch.get("labels")
+        if labels is not None and labels.dim() == 2 and bool((labels == IGNORE_INDEX).any()):
+            # Seq2seq targets come padded to max_target_length; logits are computed per target position, so
+            # cut the columns no row of this batch uses (half the output-layer cost on CommonGen).
+            used = int((labels != IGNORE_INDEX).any(dim=0).nonzero().max()) + 1
+            batch["labels"] = labels[:, :used]
         if teacher is not None:
             batch["teacher_logits"] = torch.tensor(np.asarray(teacher), dtype=torch.float32)
         return batch
@@ -96,7 +102,7 @@ class MethodTrainer(Trainer):
         loss = self.method.compute_loss(model, inputs)
         if return_outputs:  # evaluation: the Trainer also wants the logits
             with torch.no_grad():
-                logits = model(**{k: inputs[k] for k in MODEL_INPUTS if k in inputs}).logits
+                logits = forward_logits(model, inputs)
             return loss, {"logits": logits}
         return loss
 
@@ -173,5 +179,5 @@ def predict_logits(model: torch.nn.Module, dataset, tokenizer, batch_size: int =
     outputs = []
     for start in range(0, len(rows), batch_size):
         batch = collate([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
-        outputs.append(model(**{k: batch[k] for k in MODEL_INPUTS if k in batch}).logits.float().cpu().numpy())
+        outputs.append(forward_logits(model, batch).float().cpu().numpy())
     return np.concatenate(outputs)

@@ -57,6 +57,7 @@ def merged_log(phases: list[tuple[Path, dict[str, Any]]], anneal: Any) -> list[d
 class AnnealingKD(TrainingMethod):
     name = "annealing_kd"
     needs_teacher_logits = True
+    families = ("classification",)  # sentence-level logits and hidden states; not defined for spans or text
     defaults = {"phase1_epochs": 14, "phase2_epochs": 4, "tau_max": 7}
 
     def __init__(self, task, params: dict[str, Any]):

@@ -22,18 +22,35 @@ from ..schedules import warmup_linear_decay
 from ..tasks import TaskSpec
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+IGNORE_INDEX = -100  # label of a position the loss skips (padding of generated targets)
 
 
 def supervised_loss(task: TaskSpec, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on class ids, or mean squared error for regression tasks (one output)."""
+    """Cross-entropy over the last axis, or mean squared error for regression tasks (one output).
+
+    One formula for every family: classification logits are (batch, classes), QA ones (batch, 2, length) with the
+    start and end token as labels (the mean is HF's (start loss + end loss) / 2), seq2seq ones (batch, length,
+    vocabulary) with padded target positions labelled IGNORE_INDEX.
+    """
     if task.is_regression:
         return F.mse_loss(logits.view(-1), labels.float().view(-1))
-    return F.cross_entropy(logits, labels)
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
 
 
 def forward_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The model's logits for the batch's token inputs (extra batch keys such as labels are not passed on)."""
-    return model(**{key: batch[key] for key in MODEL_INPUTS if key in batch}).logits
+    """The model's logits for the batch's token inputs, shaped as `supervised_loss` expects.
+
+    Only token inputs reach the model, so it never computes a loss of its own; a seq2seq decoder reads the gold
+    target shifted right (teacher forcing), and a QA model's start and end logits are stacked on axis 1.
+    """
+    inputs = {key: batch[key] for key in MODEL_INPUTS if key in batch}
+    if model.config.is_encoder_decoder:
+        inputs.pop("token_type_ids", None)
+        inputs["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
+    outputs = model(**inputs)
+    if getattr(outputs, "start_logits", None) is not None:
+        return torch.stack([outputs.start_logits, outputs.end_logits], dim=1)
+    return outputs.logits
 
 
 def frozen_teacher(folder: str | Path, student_tokenizer) -> torch.nn.Module:
@@ -69,6 +86,7 @@ class TrainingMethod:
     name: ClassVar[str] = ""
     needs_teacher_logits: ClassVar[bool] = False  # the cached train_logits.npz, as a `teacher_logits` batch column
     needs_teacher_model: ClassVar[bool] = False  # the trained teacher itself (rules/common.smk adds it as an input)
+    families: ClassVar[tuple[str, ...]] = ("classification", "qa", "generation")  # task families it applies to
     # Keys of the method's own section in config (`method_params.<name>`), with their defaults.
     defaults: ClassVar[dict[str, Any]] = {}
 
@@ -81,10 +99,16 @@ class TrainingMethod:
         self.warmup_steps = 0
         self.teacher: torch.nn.Module | None = None
 
+    @classmethod
+    def teacher_inputs(cls, task: TaskSpec) -> tuple[str, ...]:
+        """What the DAG must hand this method from the task's teacher: "logits" (cached once) and/or "model"."""
+        return tuple(kind for kind, needed in (("logits", cls.needs_teacher_logits), ("model", cls.needs_teacher_model))
+                     if needed)
+
     def setup(self, *, tokenizer, seed: int, student_path: str, teacher_path: str | None = None,
               mirror: str | None = None) -> None:
         """Load what the method needs besides the student; by default only the teacher, when it declares the need."""
-        if self.needs_teacher_model:
+        if "model" in self.teacher_inputs(self.task):
             if teacher_path is None:
                 raise ValueError(f"method {self.name!r} needs the trained teacher model, but none was given")
             self.teacher = frozen_teacher(teacher_path, tokenizer)

@@ -72,6 +72,7 @@ class MateKD(TrainingMethod):
     name = "mate_kd"
     needs_teacher_logits = True  # D on the clean input uses the cached teacher logits
     needs_teacher_model = True  # the teacher scores every perturbed batch
+    families = ("classification",)  # sentence-level logits and hidden states; not defined for spans or text
     defaults = {"generator": None, "mask_prob": 0.3, "generator_lr": 5e-7, "generator_steps": 10,
                 "student_steps": 100, "gumbel_tau": 1.0}
 

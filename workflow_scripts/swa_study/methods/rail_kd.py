@@ -80,6 +80,7 @@ class RailProjections(nn.Module):
 class RailKD(TrainingMethod):
     name = "rail_kd"
     needs_teacher_model = True  # hidden states on the fly; its logits come with them, so no cached logits
+    families = ("classification",)  # sentence-level logits and hidden states; not defined for spans or text
     defaults = {"ce_weight": 1 / 3, "kd_weight": 1 / 3, "rail_weight": 1 / 3, "temperature": 1.0,
                 "pooling": "cls", "concatenate": False, "projection_dim": 128}
 

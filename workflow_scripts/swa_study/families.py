@@ -1,0 +1,61 @@
+"""What differs between the three task families, behind two calls: prepare a task's data, and score a trained model.
+
+classification (GLUE, STS-B): sentence (pairs) -> label, scored with the task's metric modules;
+qa (SQuAD): question + context windows -> start/end token, scored with official EM/F1 (qa/pipeline.py);
+generation (CommonGen): concepts -> sentence, scored with ROUGE/BLEU on beam-search output (generation/pipeline.py).
+Everything else (methods, Trainer set-up, SWA, KD losses, tracking) is shared: a QA model's start/end logits are
+a (batch, 2, length) tensor and a seq2seq model's a (batch, target length, vocabulary) one, so the classification
+cross-entropy and KL divergence apply per position unchanged (methods/base.py).
+
+`settings` is the family's own config section (`qa:` or `generation:`; empty for classification).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pandas as pd
+import torch
+
+from .data import load_task_splits, subsample, tokenize
+from .tasks import TaskSpec
+
+FAMILIES = ("classification", "qa", "generation")
+
+
+def prepare_task(task: TaskSpec, tokenizer, model_path: str, mirror: Path | None, max_length: int,
+                 train_size: int | None, eval_size: int | None, sample_seed: int, settings: dict[str, Any],
+                 trust_remote_code: bool = False) -> tuple[dict[str, datasets.Dataset], dict[str, str]]:
+    """The task's splits, checked, sub-sampled and tokenised for `tokenizer`, and where each split came from."""
+    sizes = dict(train_size=train_size, eval_size=eval_size, sample_seed=sample_seed)
+    if task.family == "qa":
+        from .qa.pipeline import prepare_qa
+
+        return prepare_qa(task, tokenizer, mirror, max_length, settings=settings, **sizes)
+    if task.family == "generation":
+        from .generation.pipeline import decoder_start_token, prepare_generation
+
+        start = decoder_start_token(model_path, tokenizer, trust_remote_code)
+        return prepare_generation(task, tokenizer, mirror, max_length, settings=settings, decoder_start=start, **sizes)
+    splits, sources = load_task_splits(task, mirror)  # raises on missing files, empty splits, bad labels
+    split_sizes = {"train": train_size, "validation": eval_size, "test": eval_size}
+    prepared = {name: tokenize(subsample(split, split_sizes[name], sample_seed), tokenizer, task, max_length)
+                for name, split in splits.items()}
+    return prepared, sources
+
+
+def evaluate_task(model: torch.nn.Module, tokenizer, task: TaskSpec, splits: dict[str, datasets.Dataset],
+                  settings: dict[str, Any], max_length: int) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Metrics per evaluation split ({"validation": {...}, ...}, fractions 0..1) and a per-example predictions table."""
+    if task.family == "qa":
+        from .qa.pipeline import evaluate_qa
+
+        return evaluate_qa(model, tokenizer, task, splits, settings)
+    if task.family == "generation":
+        from .generation.pipeline import evaluate_generation
+
+        return evaluate_generation(model, tokenizer, task, splits, settings, max_length)
+    from .evaluation import evaluate_splits
+
+    return evaluate_splits(model, tokenizer, task, splits)
