@@ -7,7 +7,8 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 from swa_study.assets import AssetError, mirror_root, model_slug, resolve_model
 from swa_study.data import describe_source
 from swa_study.methods import METHODS
-from swa_study.study_config import ConfigError, check_config as _check_config, student_params
+from swa_study.study_config import (ConfigError, check_config as _check_config, input_length, student_params,
+                                    task_settings, teacher_params)
 from swa_study.tasks import TASKS, get_task
 
 CONFIG_NAME = ", ".join(str(p) for p in workflow.overwrite_configfiles) or "config/config.yaml"
@@ -90,9 +91,21 @@ def student_data(wildcards):
     return data_dir(wildcards.task, "student")
 
 
+def family(wildcards):
+    return get_task(wildcards.task).family
+
+
 def family_settings(wildcards):
-    """The task family's own config section (`qa:`, `generation:`); none for classification."""
-    return config.get(get_task(wildcards.task).family, {})
+    """The task family's own config settings (`qa:`, `generation:`: windows, decoding); none for classification."""
+    return task_settings(config, family(wildcards))
+
+
+def max_length(wildcards):
+    return input_length(config, family(wildcards))
+
+
+def teacher_hyperparameters(wildcards):
+    return teacher_params(config, family(wildcards))
 
 
 def run_dir(task, method, seed):
@@ -115,7 +128,7 @@ def student_inputs(wildcards):
 
 
 def method_hyperparameters(wildcards):
-    return student_params(config, wildcards.method)
+    return student_params(config, wildcards.method, family(wildcards))
 
 
 def run_metrics():

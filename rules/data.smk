@@ -4,7 +4,7 @@ rule prepare_data:
     params:
         model=model_for_tokenizer,
         mirror=config["assets"]["mirror"],
-        max_length=config["data"]["max_length"],
+        max_length=max_length,
         train_size=config["data"]["train_size"],
         eval_size=config["data"]["eval_size"],
         sample_seed=config["data"]["sample_seed"],

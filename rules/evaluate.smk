@@ -8,7 +8,7 @@ rule evaluate:
         predictions=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/predictions.tsv",
     params:
         family_settings=family_settings,
-        max_length=config["data"]["max_length"],
+        max_length=max_length,
     threads: 1
     conda:
         "../envs/study.yaml"

@@ -9,10 +9,11 @@ rule train_teacher:
         model=lambda wildcards: model_name("teacher", wildcards.task),
         mirror=config["assets"]["mirror"],
         trust_remote_code=config["models"]["trust_remote_code"],
-        hp={k: v for k, v in config["teacher"].items() if k != "seed"},
+        hp=teacher_hyperparameters,
         seed=config["teacher"]["seed"],
         family_settings=family_settings,
-        max_length=config["data"]["max_length"],
+        max_length=max_length,
+    priority: 10  # the KD runs wait for it: start it before the runs that do not
     threads: config["resources"]["train_threads"]
     resources:
         **train_resources(),
@@ -32,6 +33,7 @@ rule teacher_logits:
         data=teacher_data,
     output:
         f"{R}/teacher/{{task}}/train_logits.npz",
+    priority: 10  # the KD runs wait for it: start it before the runs that do not
     threads: config["resources"]["train_threads"]
     resources:
         **train_resources(),

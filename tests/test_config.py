@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from swa_study.methods import METHODS
-from swa_study.study_config import ConfigError, check_config, student_params
+from swa_study.study_config import (ConfigError, check_config, input_length, student_params, task_settings,
+                                    teacher_params)
 from swa_study.tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,3 +56,19 @@ def test_method_section_overrides_student_settings_for_that_method_only():
     assert student_params(config, "kd")["learning_rate"] == 1e-4
     assert student_params(config, "kd")["alpha"] == 0.5
     assert student_params(config, "finetune")["learning_rate"] == config["student"]["learning_rate"]
+
+
+def test_a_task_family_section_overrides_training_settings_for_its_tasks_only():
+    config = copy.deepcopy(load("paper.yaml"))
+    assert student_params(config, "swa", "qa")["epochs"] == config["qa"]["student"]["epochs"] != config["student"]["epochs"]
+    assert student_params(config, "swa", "classification")["epochs"] == config["student"]["epochs"]
+    assert student_params(config, "swa", "qa")["swa_start"] == config["method_params"]["swa"]["swa_start"]
+    assert teacher_params(config, "generation")["learning_rate"] == config["generation"]["teacher"]["learning_rate"]
+    assert "seed" not in teacher_params(config, "qa")
+    assert input_length(config, "qa") == 384 and input_length(config, "classification") == config["data"]["max_length"]
+    assert "student" not in task_settings(config, "qa") and task_settings(config, "qa")["doc_stride"] == 128
+
+
+def test_every_shipped_config_passes_the_schema():
+    for name in ("config.yaml", "kd-study.yaml", "qa-study.yaml", "generation-study.yaml", "paper.yaml"):
+        check_config(load(name), SCHEMA, name)
