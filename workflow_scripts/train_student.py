@@ -32,7 +32,7 @@ def attach_teacher_logits(train, logits_path: str, same_tokens: bool):
         raise DataError(f"{logits_path}: teacher logits are for other training rows than the student's data")
     if same_tokens and str(cached["token_digest"]) != token_digest(train):
         raise DataError(f"{logits_path}: the teacher tokenised the training windows differently from the student; "
-                        "start/end logits need teacher and student to share one tokenizer and data.max_length")
+                        "start/end logits need teacher and student to share one tokenizer and window length")
     return train.add_column("teacher_logits", [row.tolist() for row in cached["logits"]])
 
 
