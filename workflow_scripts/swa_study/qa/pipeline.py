@@ -33,6 +33,12 @@ def load_squad_splits(task: TaskSpec, mirror: Path | None, settings: dict[str, A
     return splits, sources
 
 
+def _span_labels(batch: dict[str, list], indices: list[int]) -> dict[str, list]:
+    """`label` = [start token, end token] (the shared loss's target) and `idx` = window number (for cached logits)."""
+    return {"label": [[start, end] for start, end in zip(batch["start_positions"], batch["end_positions"])],
+            "idx": indices}
+
+
 def prepare_qa(task: TaskSpec, tokenizer, mirror: Path | None, max_length: int, train_size: int | None,
                eval_size: int | None, sample_seed: int, settings: dict[str, Any]) -> tuple[dict[str, datasets.Dataset], dict[str, str]]:
     """Sub-sample questions (not windows, so a question is never half-kept) and cut them into model windows."""
@@ -41,9 +47,8 @@ def prepare_qa(task: TaskSpec, tokenizer, mirror: Path | None, max_length: int, 
     examples = subsample(splits["validation"], eval_size, sample_seed)
     stride = settings["doc_stride"]
     windows = build_train_features(train, tokenizer, max_length, stride)
-    windows = windows.map(lambda batch, indices: {"label": [list(pair) for pair in zip(batch["start_positions"], batch["end_positions"])],
-                                                  "idx": indices},
-                          batched=True, with_indices=True, remove_columns=["start_positions", "end_positions"])
+    windows = windows.map(_span_labels, batched=True, with_indices=True,
+                          remove_columns=["start_positions", "end_positions"])
     validation = build_validation_features(examples, tokenizer, max_length, stride)
     prepared = {"train": windows, "validation": validation, "validation_examples": examples}
     return prepared, sources
