@@ -5,7 +5,7 @@
 #        snakemake -n                          (the plan only)
 #        snakemake --cores all --configfile config/qa-study.yaml   (SQuAD; config/generation-study.yaml: CommonGen)
 #        snakemake --cores all --configfile config/paper.yaml
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -13,13 +13,11 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-include: "rules/common.smk"
+include: "rules/common.smk"  # checks the config (config/schema.yaml, methods.yaml, tasks.yaml): STUDY
 
 
-check_config(config, Path(workflow.basedir) / "config" / "schema.yaml", CONFIG_NAME)
-validate(config, "config/schema.yaml")
-check_assets()
-note_skipped_pairs()
+check_assets(STUDY)
+note_skipped_pairs(STUDY)
 
 
 include: "rules/data.smk"

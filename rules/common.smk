@@ -1,17 +1,18 @@
-# Helpers shared by the rules: config checks, path builders, input functions, target lists.
+# Helpers shared by the rules: the checked study, path builders, input functions, target lists.
+# Planning imports only the study layer (swa_study.study: no torch, transformers, datasets or evaluate).
+import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
-from swa_study.assets import AssetError, mirror_root, model_slug, resolve_model
-from swa_study.data import describe_source
-from swa_study.methods import METHODS
-from swa_study.study_config import (ConfigError, check_config as _check_config, input_length, student_params,
-                                    task_settings, teacher_params)
-from swa_study.tasks import TASKS, get_task
+from swa_study.study.assets import AssetError, mirror_root, model_slug, resolve_model
+from swa_study.study.config import ConfigError, read_config_file
+from swa_study.study.plan import load_study
+from swa_study.study.sources import describe_source
 
-CONFIG_NAME = ", ".join(str(p) for p in workflow.overwrite_configfiles) or "config/config.yaml"
+CONFIG_FILES = [str(p) for p in workflow.overwrite_configfiles] or ["config/config.yaml"]
+CONFIG_NAME = ", ".join(CONFIG_FILES)
 
 
 def fail(message):
@@ -20,67 +21,54 @@ def fail(message):
     sys.exit(1)
 
 
-def check_config(config, schema_path, config_name):
+def check_study(config):
+    """The study of `config`, checked against config/schema.yaml, methods.yaml and tasks.yaml (defaults filled)."""
     try:
-        _check_config(config, schema_path, config_name)
+        for path in CONFIG_FILES:  # duplicate keys, which Snakemake's own YAML loading lets through
+            read_config_file(path)
+        return load_study(config, CONFIG_NAME, Path(workflow.basedir) / "config")
     except ConfigError as error:
         fail(str(error))
 
 
-def model_name(role, task):
-    """The teacher or student checkpoint for `task`: its family's pair under models.by_family, else the default."""
-    pair = config["models"].get("by_family", {}).get(get_task(task).family)
-    return pair[role] if pair else config["models"][role]
-
-
-def model_key(role, task):
-    """The config key that names `model_name(role, task)`, for error messages."""
-    family = get_task(task).family
-    return f"models.by_family.{family}.{role}" if family in config["models"].get("by_family", {}) else f"models.{role}"
-
-
-def check_assets():
-    """Every model and data file the config names must resolve before any compute is spent."""
+def check_assets(study):
+    """Every model and data file the study names must resolve before any compute is spent."""
     try:
-        root = mirror_root(config["assets"]["mirror"])
-        for task in config["tasks"]:
-            for role in ("teacher", "student"):
-                resolve_model(model_name(role, task), root, model_key(role, task))
-            describe_source(get_task(task), root)
+        root = mirror_root(study.config["assets"]["mirror"])
+        for task in study.tasks:
+            for role in ("teacher", "student") if study.needs_teacher(task) else ("student",):
+                resolve_model(study.model_name(role, task), root, study.model_key(role, task))
+            describe_source(study.tasks[task], root)
     except AssetError as error:
         fail(str(error))
 
 
-def applies(method, task):
-    return get_task(task).family in METHODS[method].families
-
-
-def note_skipped_pairs():
+def note_skipped_pairs(study):
     """Methods defined only for sentence-level logits (RAIL-KD, MATE-KD, Annealing-KD) skip span and text tasks."""
-    for task in config["tasks"]:
-        skipped = [m for m in config["methods"] if not applies(m, task)]
-        if skipped:
-            sys.stderr.write(f"note: {', '.join(skipped)} not defined for {task} ({get_task(task).family}); skipped\n")
+    for task, skipped in study.skipped().items():
+        sys.stderr.write(f"note: {', '.join(skipped)} not defined for {task} ({study.family(task)}); skipped\n")
 
 
-R = config.get("results_dir", "results")
+STUDY = check_study(config)
+R = config["results_dir"].rstrip("/")
 
 
 wildcard_constraints:
-    task="|".join(TASKS),
-    method="|".join(METHODS),
+    task="|".join(map(re.escape, STUDY.tasks)),
+    method="|".join(map(re.escape, STUDY.methods)),
     seed=r"\d+",
 
 
 def model_for_tokenizer(wildcards):
     """The model whose tokenizer a prepared-data folder uses (teacher and student may share one)."""
-    names = {model_slug(model_name(role, wildcards.task)): model_name(role, wildcards.task) for role in ("teacher", "student")}
+    names = {model_slug(STUDY.model_name(role, wildcards.task)): STUDY.model_name(role, wildcards.task)
+             for role in ("teacher", "student")}
     return names[wildcards.tokenizer]
 
 
 def data_dir(task, role):
     """The task's data tokenised for the teacher's or the student's checkpoint."""
-    return f"{R}/data/{task}/{model_slug(model_name(role, task))}"
+    return f"{R}/data/{task}/{model_slug(STUDY.model_name(role, task))}"
 
 
 def teacher_data(wildcards):
@@ -91,21 +79,30 @@ def student_data(wildcards):
     return data_dir(wildcards.task, "student")
 
 
-def family(wildcards):
-    return get_task(wildcards.task).family
+def task_param(wildcards):
+    """The task's name and definition: editing a task's definition reruns its jobs."""
+    return STUDY.task_param(wildcards.task)
 
 
 def family_settings(wildcards):
     """The task family's own config settings (`qa:`, `generation:`: windows, decoding); none for classification."""
-    return task_settings(config, family(wildcards))
+    return STUDY.task_settings(wildcards.task)
 
 
 def max_length(wildcards):
-    return input_length(config, family(wildcards))
+    return STUDY.input_length(wildcards.task)
 
 
 def teacher_hyperparameters(wildcards):
-    return teacher_params(config, family(wildcards))
+    return STUDY.teacher_params(wildcards.task)
+
+
+def student_model(wildcards):
+    return STUDY.model_name("student", wildcards.task)
+
+
+def teacher_model(wildcards):
+    return STUDY.model_name("teacher", wildcards.task)
 
 
 def run_dir(task, method, seed):
@@ -118,7 +115,7 @@ def teacher_dir(task):
 
 def student_inputs(wildcards):
     """The student's data, plus the cached teacher logits and/or the trained teacher model when its method uses them."""
-    needs = METHODS[wildcards.method].teacher_inputs(get_task(wildcards.task))
+    needs = STUDY.teacher_inputs(wildcards.method, wildcards.task)
     inputs = {"data": data_dir(wildcards.task, "student")}
     if "logits" in needs:
         inputs["teacher_logits"] = f"{teacher_dir(wildcards.task)}/train_logits.npz"
@@ -127,27 +124,22 @@ def student_inputs(wildcards):
     return inputs
 
 
+def base_method(wildcards):
+    """The built-in method a run trains with (a variant's base)."""
+    return STUDY.methods[wildcards.method].base.name
+
+
 def method_hyperparameters(wildcards):
-    return student_params(config, wildcards.method, family(wildcards))
+    return STUDY.student_params(wildcards.method, wildcards.task)
 
 
 def run_metrics():
-    return [
-        f"{run_dir(task, method, seed)}/metrics.json"
-        for task in config["tasks"]
-        for method in config["methods"]
-        if applies(method, task)
-        for seed in config["seeds"]
-    ]
+    return [f"{run_dir(task, method, seed)}/metrics.json" for task, method, seed in STUDY.runs()]
 
 
 def teacher_metrics():
     """The teacher's scores, for every task where some method of the study learns from it."""
-    return [
-        f"{teacher_dir(task)}/metrics.json"
-        for task in config["tasks"]
-        if any(applies(m, task) and METHODS[m].teacher_inputs(get_task(task)) for m in config["methods"])
-    ]
+    return [f"{teacher_dir(task)}/metrics.json" for task in STUDY.tasks if STUDY.needs_teacher(task)]
 
 
 def summary_targets():

@@ -2,12 +2,14 @@ rule prepare_data:
     output:
         directory(f"{R}/data/{{task}}/{{tokenizer}}"),
     params:
+        task=task_param,
         model=model_for_tokenizer,
         mirror=config["assets"]["mirror"],
         max_length=max_length,
         train_size=config["data"]["train_size"],
         eval_size=config["data"]["eval_size"],
         sample_seed=config["data"]["sample_seed"],
+        heldout_size=config["data"]["heldout_size"],
         trust_remote_code=config["models"]["trust_remote_code"],
         family_settings=family_settings,
     conda:

@@ -7,6 +7,7 @@ rule evaluate:
         metrics=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/metrics.json",
         predictions=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/predictions.tsv",
     params:
+        task=task_param,
         family_settings=family_settings,
         max_length=max_length,
     threads: 1

@@ -10,8 +10,8 @@ rule aggregate:
         compute=f"{R}/tables/compute.csv",
         plot=f"{R}/plots/summary.png",
     params:
-        tasks=config["tasks"],
-        methods=config["methods"],
+        tasks={task: STUDY.tasks[task].main_metric for task in STUDY.tasks},
+        methods=list(STUDY.methods),
         study=config["study"],
     conda:
         "../envs/study.yaml"

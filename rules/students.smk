@@ -6,7 +6,9 @@ rule train_student:
         train_log=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/train_log.jsonl",
         info=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/train_info.json",
     params:
-        model=lambda wildcards: model_name("student", wildcards.task),
+        task=task_param,
+        method=base_method,
+        model=student_model,
         mirror=config["assets"]["mirror"],
         trust_remote_code=config["models"]["trust_remote_code"],
         hp=method_hyperparameters,

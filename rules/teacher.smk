@@ -6,7 +6,8 @@ rule train_teacher:
         train_log=f"{R}/teacher/{{task}}/train_log.jsonl",
         metrics=f"{R}/teacher/{{task}}/metrics.json",
     params:
-        model=lambda wildcards: model_name("teacher", wildcards.task),
+        task=task_param,
+        model=teacher_model,
         mirror=config["assets"]["mirror"],
         trust_remote_code=config["models"]["trust_remote_code"],
         hp=teacher_hyperparameters,

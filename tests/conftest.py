@@ -10,7 +10,7 @@ def tiny_classifier(tmp_path):
     from tiny_study import build_model, write_sst2
     from swa_study.data import load_task_splits, tokenize
     from swa_study.models import load_for_training
-    from swa_study.tasks import get_task
+    from swa_study.study.tasks import builtin_task as get_task
 
     task = get_task("sst2")
     build_model(tmp_path / "models" / "tiny", layers=1, seed=0)

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from swa_study.assets import AssetError, resolve_model
-from swa_study.data import DataError, load_task_splits, subsample
-from swa_study.tasks import get_task
+from swa_study.study.assets import AssetError, resolve_model
+from swa_study.data import DataError, load_task_splits, split_training_rows, subsample
+from swa_study.study.tasks import builtin_task as get_task, task_from_definition
 from tiny_study import SHARED, write_sst2, write_stsb
 
 
@@ -33,7 +33,7 @@ def test_subsample_is_seeded_and_stable():
 
 def test_missing_data_file_is_named(tmp_path):
     write_sst2(tmp_path / "glue_data" / "SST-2", {"train": 4}, random.Random(0))  # no dev.tsv
-    with pytest.raises(AssetError, match=r"glue_data/SST-2/dev.tsv: data file for task 'sst2' is missing"):
+    with pytest.raises(AssetError, match=r"glue_data/SST-2/dev.tsv: validation file of task 'sst2' is missing"):
         load_task_splits(get_task("sst2"), tmp_path)
 
 
@@ -41,14 +41,81 @@ def test_label_outside_the_declared_classes_is_named(tmp_path):
     folder = tmp_path / "glue_data" / "SST-2"
     write_sst2(folder, {"train": 4, "validation": 4}, random.Random(0))
     (folder / "train.tsv").write_text("sentence\tlabel\na fine film .\t1\na third class ?\t2\n")
-    with pytest.raises(DataError, match=r"SST-2/train.tsv: column 'label' has \[2\] outside 0..1 \(task 'sst2' declares 2 classes\)"):
+    with pytest.raises(DataError, match=r"SST-2/train.tsv: line 3: column 'label' has '2' outside 0..1 \(task 'sst2' declares 2 classes"):
         load_task_splits(get_task("sst2"), tmp_path)
 
 
 def test_empty_split_is_named(tmp_path):
     write_stsb(tmp_path / "stsbenchmark", {"train": 4, "validation": 4, "test": 4}, random.Random(0))
     (tmp_path / "stsbenchmark" / "sts-dev.csv").write_text("")
-    with pytest.raises(DataError, match=r"stsbenchmark/sts-dev.csv: split is empty"):
+    with pytest.raises(AssetError, match=r"stsbenchmark/sts-dev.csv: validation file of task 'stsb' is empty"):
+        load_task_splits(get_task("stsb"), tmp_path)
+
+
+def test_held_out_rows_are_disjoint_from_training_and_do_not_change_the_training_rows():
+    splits, _ = load_task_splits(get_task("rte"), SHARED)
+    train, heldout = split_training_rows(splits["train"], 100, 30, seed=0)
+    assert len(train) == 100 and len(heldout) == 30 and not set(train["idx"]) & set(heldout["idx"])
+    assert train["idx"] == subsample(splits["train"], 100, seed=0)["idx"]  # the same rows as without a held-out slice
+    assert split_training_rows(splits["train"], 100, 10, seed=0)[0]["idx"] == train["idx"]
+    everything, held = split_training_rows(splits["train"], None, 40, seed=0)
+    assert len(everything) == 2450 and sorted(everything["idx"]) == everything["idx"]  # file order kept
+    with pytest.raises(DataError, match="data.heldout_size 2500 leaves none of the 2490 training rows"):
+        split_training_rows(splits["train"], None, 2500, seed=0)
+
+
+def reviews(folder, files, **changes):
+    definition = {"family": "classification", "num_labels": 2, "metrics": ["accuracy"], "main_metric": "accuracy",
+                  "columns": {"text_a": "review", "label": "stars"},
+                  "local": {"folder": str(folder), "files": files}}
+    definition.update(changes)
+    return task_from_definition("reviews", definition, "config.yaml: task_definitions.reviews")
+
+
+def test_a_csv_with_a_bom_quotes_and_a_label_map_loads_exactly(tmp_path):
+    (tmp_path / "train.csv").write_text('\ufeffreview,stars\n"Great, ""truly"" great",pos\nmeh,neg\n', encoding="utf-8")
+    (tmp_path / "dev.csv").write_text('review,stars\n"line one\nline two",neg\n', encoding="utf-8")
+    task = reviews(tmp_path, {"train": "train.csv", "validation": "dev.csv"}, label_map={"neg": 0, "pos": 1})
+    splits, _ = load_task_splits(task, None)
+    assert splits["train"]["text_a"] == ['Great, "truly" great', "meh"] and splits["train"]["label"] == [1, 0]
+    assert splits["validation"]["text_a"] == ["line one\nline two"]
+
+
+def test_jsonl_and_json_files_load(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"review": "fine", "stars": 1}\n{"review": "poor", "stars": 0}\n')
+    (tmp_path / "dev.jsonl").write_text('{"review": "good", "stars": 1}\n')
+    splits, _ = load_task_splits(reviews(tmp_path, {"train": "train.jsonl", "validation": "dev.jsonl"}), None)
+    assert splits["train"]["label"] == [1, 0] and splits["validation"]["text_a"] == ["good"]
+    (tmp_path / "train.json").write_text('[{"review": "good", "stars": 1}, {"review": "bad", "stars": null}]')
+    with pytest.raises(DataError, match=r"train.json: record 2: column 'stars' \(label\) is null"):
+        load_task_splits(reviews(tmp_path, {"train": "train.json", "validation": "train.json"}), None)
+
+
+@pytest.mark.parametrize(
+    "train, expected",
+    [
+        ("review,stars\nfine\n", r"train.csv: line 2: 1 fields, expected 2 \(review, stars\); the field for 'stars' is missing"),
+        ("review,stars\nfine,1,extra\n", r"train.csv: line 2: 3 fields, but the header names 2"),
+        ("review,stars\n", r"train.csv: no data rows \(only a header, or blank lines\)"),
+        ("review,stars\nfine,five\n", r"train.csv: line 2: column 'stars' has 'five' outside 0..1"),
+        (b"review,stars\nna\xefve,1\n", r"train.csv: not valid UTF-8 text"),
+        ("text,stars\nfine,1\n", r"train.csv: column 'review' \(text_a of task 'reviews'\) not found"),
+    ],
+    ids=["missing-field", "extra-field", "header-only", "label-not-a-class", "not-utf8", "missing-column"],
+)
+def test_broken_files_are_one_line_naming_file_row_and_column(tmp_path, train, expected):
+    path = tmp_path / "train.csv"
+    path.write_bytes(train) if isinstance(train, bytes) else path.write_text(train)
+    (tmp_path / "dev.csv").write_text("review,stars\nok,1\n")
+    with pytest.raises((DataError, AssetError), match=expected):
+        load_task_splits(reviews(tmp_path, {"train": "train.csv", "validation": "dev.csv"}), None)
+
+
+def test_a_score_that_is_not_a_number_names_its_line_and_column(tmp_path):
+    write_stsb(tmp_path / "stsbenchmark", {"train": 4, "validation": 4, "test": 4}, random.Random(0))
+    path = tmp_path / "stsbenchmark" / "sts-train.csv"
+    path.write_text(path.read_text() + "main-captions\tMSRvid\t2012test\t0099\thigh\ta b .\ta c .\n")
+    with pytest.raises(DataError, match=r"sts-train.csv: line 5: column 'score' has 'high', not a number"):
         load_task_splits(get_task("stsb"), tmp_path)
 
 

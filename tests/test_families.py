@@ -5,9 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from swa_study.methods.base import IGNORE_INDEX, forward_logits, supervised_loss
+from swa_study.losses import IGNORE_INDEX, forward_logits, supervised_loss
 from swa_study.methods.kd import kd_loss
-from swa_study.tasks import get_task
+from swa_study.study.tasks import builtin_task as get_task
 from swa_study.training import PadCollator
 
 

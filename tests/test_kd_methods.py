@@ -11,10 +11,10 @@ from transformers import TrainerCallback
 
 from swa_study.methods import build_method
 from swa_study.methods.annealing_kd import annealing_t
-from swa_study.methods.base import forward_logits
+from swa_study.losses import forward_logits
 from swa_study.methods.kd import kd_loss
 from swa_study.methods.rail_kd import HEADS, RailProjections, sample_layers
-from swa_study.tasks import get_task
+from swa_study.study.tasks import builtin_task as get_task
 from swa_study.training import PadCollator, TrainSettings, training_arguments
 from test_swa import SnapshotEveryStep
 from tiny_study import build_model
@@ -28,9 +28,9 @@ def with_teacher_logits(train, seed: int = 0):
     return train.add_column("teacher_logits", logits.tolist())
 
 
-def run(method, model, tokenizer, train, tmp_path, hp, seed=3, eval_dataset=None):
+def run(method, model, tokenizer, train, tmp_path, hp, seed=3, heldout=None):
     args = training_arguments(TrainSettings.from_params(hp, seed=seed), tmp_path / "trainer")
-    return method.train(model, tokenizer, train, args, tmp_path / "log.jsonl", eval_dataset=eval_dataset)
+    return method.train(model, tokenizer, train, args, tmp_path / "log.jsonl", heldout_dataset=heldout)
 
 
 # --- Annealing-KD --------------------------------------------------------------------------------------------------
@@ -82,14 +82,14 @@ class PhaseSpy(TrainerCallback):
             self.phase2_start = copy.deepcopy(model.state_dict())
 
 
-def test_annealing_runs_two_phases_and_phase_2_starts_from_the_best_dev_checkpoint(tiny_classifier, tmp_path,
-                                                                                      monkeypatch):
+def test_annealing_runs_two_phases_and_phase_2_starts_from_the_best_heldout_checkpoint(tiny_classifier, tmp_path,
+                                                                                          monkeypatch):
     model, tokenizer, train = tiny_classifier
     hp = {"epochs": 3, "learning_rate": 1e-3, "batch_size": 4, "logging_steps": 1,  # `epochs` does not apply
           "phase1_epochs": 2, "phase2_epochs": 1, "tau_max": 2}
     method = build_method("annealing_kd", SST2, hp)
-    scores = iter([0.9, 0.5])  # dev says epoch 1 is best, so phase 2 must not continue from the last weights
-    monkeypatch.setattr(method, "dev_metrics", lambda prediction: {"accuracy": next(scores)})
+    scores = iter([0.9, 0.5])  # held-out rows say epoch 1 is best: phase 2 must not continue from the last weights
+    monkeypatch.setattr(method, "heldout_metrics", lambda prediction: {"accuracy": next(scores)})
     spy, seen = PhaseSpy(method), []
     monkeypatch.setattr(method, "callbacks", lambda: [method.epochs, spy])
     loss = method.compute_loss
@@ -99,10 +99,10 @@ def test_annealing_runs_two_phases_and_phase_2_starts_from_the_best_dev_checkpoi
         return loss(model, batch)
 
     monkeypatch.setattr(method, "compute_loss", recording_loss)
-    facts = run(method, model, tokenizer, with_teacher_logits(train), tmp_path, hp, eval_dataset=train.select(range(8)))
+    facts = run(method, model, tokenizer, with_teacher_logits(train), tmp_path, hp, heldout=train.select(range(8)))
 
     assert (facts["phase1_steps"], facts["phase2_steps"], facts["optimizer_steps"]) == (12, 6, 18)
-    assert facts["phase1_dev_scores"] == [0.9, 0.5] and facts["phase1_best_epoch"] == 1
+    assert facts["phase1_heldout_scores"] == [0.9, 0.5] and facts["phase1_best_epoch"] == 1
     assert facts["anneal_t_per_epoch"] == [1, 2]
     training = [s for s in seen if s[2]]  # (phase, factor) of every training batch, in order
     assert [s[:2] for s in training] == [(1, 0.5)] * 6 + [(1, 1.0)] * 6 + [(2, None)] * 6
@@ -235,8 +235,11 @@ def test_swa_kd_distils_and_saves_the_mean_of_the_collected_weights(tiny_classif
           "alpha": 0.7, "temperature": 2.0}
     method = build_method("swa_kd", SST2, hp)
     batch = PadCollator(tokenizer)([with_teacher_logits(train)[i] for i in range(4)])
+    model.train()  # the distillation loss is the training loss; dropout drawn alike for both forwards
+    torch.manual_seed(0)
     logits = model(**{k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids")}).logits
     expected = kd_loss(logits, batch["teacher_logits"], batch["labels"], 0.7, 2.0, regression=False)
+    torch.manual_seed(0)
     assert method.compute_loss(model, batch).item() == pytest.approx(expected.item())
     spy = SnapshotEveryStep()
     method.callbacks = lambda: [method.collector, spy]
@@ -251,17 +254,13 @@ def test_swa_kd_distils_and_saves_the_mean_of_the_collected_weights(tiny_classif
 # --- configs -------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["kd-study.yaml", "paper.yaml"])
-def test_study_configs_are_valid_and_run_every_kd_row(name):
+def test_study_configs_run_every_kd_row(name):
     from pathlib import Path
 
     import yaml
 
-    from swa_study.study_config import check_config
+    from swa_study.study.plan import load_study
 
     folder = Path(__file__).resolve().parents[1] / "config"
-    config = yaml.safe_load((folder / name).read_text())
-    check_config(config, folder / "schema.yaml", name)
-    assert {"finetune", "swa", "kd", "annealing_kd", "rail_kd", "mate_kd", "swa_kd"} <= set(config["methods"])
-    for method in config["methods"]:  # every key of a section is one the method reads or a `student` override
-        known = set(build_method(method, SST2, config["student"]).defaults) | set(TrainSettings.__dataclass_fields__)
-        assert set(config["method_params"].get(method, {})) <= known, method
+    study = load_study(yaml.safe_load((folder / name).read_text()), name, folder)
+    assert {"finetune", "swa", "kd", "annealing_kd", "rail_kd", "mate_kd", "swa_kd"} <= set(study.methods)

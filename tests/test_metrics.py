@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from swa_study.metrics import compute_task_metrics, load_metric, predictions_from_logits
-from swa_study.tasks import get_task
+from swa_study.study.tasks import builtin_task as get_task
 
 
 def test_accuracy():

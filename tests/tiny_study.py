@@ -99,12 +99,14 @@ def write_commongen(folder: Path, rows: dict[str, int], rng: random.Random) -> N
 
 
 def build_mirror(root: Path) -> Path:
-    """models/tiny-teacher (2 layers), models/tiny-student (1 layer), SST-2, STS-B, SQuAD and CommonGen files."""
+    """models/tiny-teacher (2 layers), models/tiny-student (1 layer), SST-2, STS-B, SQuAD and CommonGen files.
+
+    SST-2 and STS-B have 56 training rows: 48 to train on and 8 held out (tiny_config's data.heldout_size)."""
     rng = random.Random(0)
     build_model(root / "models" / "tiny-teacher", layers=2, seed=0)
     build_model(root / "models" / "tiny-student", layers=1, seed=1)
-    write_sst2(root / "glue_data" / "SST-2", {"train": 48, "validation": 24}, rng)
-    write_stsb(root / "stsbenchmark", {"train": 48, "validation": 24, "test": 24}, rng)
+    write_sst2(root / "glue_data" / "SST-2", {"train": 56, "validation": 24}, rng)  # 48 train + 8 held out
+    write_stsb(root / "stsbenchmark", {"train": 56, "validation": 24, "test": 24}, rng)
     write_squad(root / "squad" / "dev-v1.1.json", articles=6, rng=rng)
     write_commongen(root / "commongen", {"train": 40, "dev": 12}, rng)
     return root
@@ -118,7 +120,7 @@ def tiny_config(mirror: Path, **overrides) -> dict:
         "seeds": [1, 2],
         "assets": {"mirror": str(mirror)},
         "models": {"teacher": "tiny-teacher", "student": "tiny-student"},
-        "data": {"max_length": 32},
+        "data": {"max_length": 32, "heldout_size": 8},
         "teacher": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-3},
         "student": {"epochs": 2, "batch_size": 8, "learning_rate": 1e-3, "logging_steps": 2},
         "method_params": {

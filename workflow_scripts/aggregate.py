@@ -9,14 +9,14 @@ from swa_study.io import atomic_file
 from swa_study.report import (compute_table, load_runs, plot_summary, significance_table, summary_markdown,
                               summary_table)
 from swa_study.steps import step_log
-from swa_study.tasks import get_task
 
 
-def main(run_files, teacher_files, tasks, methods, study, outputs) -> None:
+def main(run_files, teacher_files, tasks: dict[str, str], methods, study, outputs) -> None:
+    """`tasks` maps each task to its main metric, in the study's order."""
     runs = load_runs(run_files)
     teachers = load_runs(teacher_files)
+    metric_names, tasks = dict(tasks), list(tasks)
     summary = summary_table(runs, tasks, methods)
-    metric_names = {task: get_task(task).main_metric for task in tasks}
     markdown = summary_markdown(summary, tasks, metric_names, f"Study `{study}`")
     if len(teachers):
         teacher_row = summary_table(teachers.assign(method="teacher"), tasks, ["teacher"])

@@ -1,7 +1,7 @@
 """Step evaluate[task, method, seed]: score the saved student on dev (and test where labelled).
 
 Inputs:  the trained model (for SWA: the averaged weights), the student-tokenised data, train_info.json.
-Params:  the task family's settings (config `qa:` / `generation:`: span search, decoding) and data.max_length.
+Params:  task (name and definition), the task family's settings (config `qa:` / `generation:`: span search, decoding) and data.max_length.
 Outputs: metrics.json (metrics per split, the main metric's name, compute spent) and predictions.tsv.
 Run:     snakemake --cores all -R evaluate
 """
@@ -10,26 +10,27 @@ from swa_study.families import evaluate_task
 from swa_study.io import atomic_file, read_json, write_json
 from swa_study.models import load_trained
 from swa_study.steps import set_threads, step_log
-from swa_study.tasks import get_task
+from swa_study.study.tasks import task_from_param
 
 
-def main(task_name: str, model_dir: str, data_dir: str, train_info: str, threads: int,
+def main(task_param: dict, model_dir: str, data_dir: str, train_info: str, threads: int,
          output_metrics: str, output_predictions: str, family_settings: dict | None = None, max_length: int = 128) -> None:
     set_threads(threads)
-    task = get_task(task_name)
+    task = task_from_param(task_param)
     info = read_json(train_info)
     model, tokenizer = load_trained(model_dir)
     metrics, predictions = evaluate_task(model, tokenizer, task, load_prepared(data_dir), family_settings or {}, max_length)
     with atomic_file(output_predictions) as staging:
         predictions.to_csv(staging, sep="\t", index=False)
     write_json(output_metrics, {
-        "task": info["task"], "method": info["method"], "seed": info["seed"], "main_metric": task.main_metric,
+        "task": info["task"], "method": info["method"], "base_method": info.get("base_method", info["method"]),
+        "seed": info["seed"], "main_metric": task.main_metric,
         **metrics, "compute": info["compute"],
     })
 
 
 if "snakemake" in globals():
     with step_log(snakemake.log[0]):
-        main(snakemake.wildcards.task, snakemake.input.model, snakemake.input.data, snakemake.input.info,
+        main(snakemake.params.task, snakemake.input.model, snakemake.input.data, snakemake.input.info,
              snakemake.threads, snakemake.output.metrics, snakemake.output.predictions,
              snakemake.params.family_settings, snakemake.params.max_length)

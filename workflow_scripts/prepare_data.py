@@ -1,9 +1,10 @@
 """Step prepare_data[task, tokenizer]: load a task's splits, check them, sub-sample them, tokenise them once.
 
 Inputs:  the task's files in the offline mirror, or its Hub dataset (params.task, params.mirror).
-Params:  model (whose tokenizer), max_length, train_size, eval_size, sample_seed, trust_remote_code, and the task
-         family's own settings (config `qa:` or `generation:`).
-Output:  a folder of `datasets` splits (train, validation, and test when labelled; QA adds validation_examples)
+Params:  task (name and definition), model (whose tokenizer), max_length, train_size, eval_size, sample_seed,
+         heldout_size, trust_remote_code, and the task family's own settings (config `qa:` or `generation:`).
+Output:  a folder of `datasets` splits (train, heldout for classification, validation, and test when labelled;
+         QA adds validation_examples)
          with idx, label, token ids, plus info.json (sources and sizes). See swa_study/families.py per family.
 Run:     snakemake --cores all -R prepare_data     (or any target that needs it)
 """
@@ -11,15 +12,15 @@ from pathlib import Path
 
 from transformers import AutoTokenizer
 
-from swa_study.assets import mirror_root, resolve_model
 from swa_study.families import prepare_task
 from swa_study.io import atomic_dir, write_json
 from swa_study.steps import step_log
-from swa_study.tasks import get_task
+from swa_study.study.assets import mirror_root, resolve_model
+from swa_study.study.tasks import task_from_param
 
 
 def main(
-    task_name: str,
+    task_param: dict,
     model_name: str,
     mirror: str | None,
     max_length: int,
@@ -29,27 +30,28 @@ def main(
     trust_remote_code: bool,
     family_settings: dict,
     output_dir: str,
+    heldout_size: int = 0,
 ) -> None:
-    task = get_task(task_name)
+    task = task_from_param(task_param)
     root = mirror_root(mirror)
     model_path = resolve_model(model_name, root)
     tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
     splits, sources = prepare_task(task, tokenizer, model_path, root, max_length, train_size, eval_size, sample_seed,
-                                   family_settings, trust_remote_code)  # raises on missing files, bad labels, ...
+                                   family_settings, trust_remote_code, heldout_size)  # raises on bad data
     with atomic_dir(output_dir) as staging:
         for name, split in splits.items():
             split.save_to_disk(str(Path(staging) / name))
         write_json(Path(staging) / "info.json", {
             "task": task.name, "tokenizer": model_name, "sources": sources,
             "rows": {name: len(split) for name, split in splits.items()},
-            "max_length": max_length, "sample_seed": sample_seed,
+            "max_length": max_length, "sample_seed": sample_seed, "heldout_size": heldout_size,
         })
 
 
 if "snakemake" in globals():
     with step_log(snakemake.log[0]):
         main(
-            task_name=snakemake.wildcards.task,
+            task_param=snakemake.params.task,
             model_name=snakemake.params.model,
             mirror=snakemake.params.mirror,
             max_length=snakemake.params.max_length,
@@ -59,4 +61,5 @@ if "snakemake" in globals():
             trust_remote_code=snakemake.params.trust_remote_code,
             family_settings=snakemake.params.family_settings,
             output_dir=snakemake.output[0],
+            heldout_size=snakemake.params.heldout_size,
         )

@@ -1,9 +1,11 @@
-"""Step train_teacher[task]: fine-tune the large model once per task; keep the checkpoint best on dev.
+"""Step train_teacher[task]: fine-tune the large model once per task; keep the epoch best on held-out rows.
 
 Inputs:  the task's data tokenised with the teacher's tokenizer.
-Params:  model, mirror, hp (config `teacher`), seed, trust_remote_code, the family's settings, max_length; threads.
-         Classification keeps the epoch best on dev; QA and generation score dev only at the end (decoding and
-         span search per epoch would cost more than the teacher's training here) and keep the last epoch.
+Params:  task (name and definition), model, mirror, hp (config `teacher`), seed, trust_remote_code, the family's
+         settings, max_length; threads.
+         Classification keeps the epoch best on the held-out slice of the training split (never on the dev split
+         the tables report); QA and generation keep the last epoch (span search and decoding per epoch would cost
+         more than the teacher's training here). Dev is scored once, at the end.
 Outputs: model/ (safetensors), train_log.jsonl (per-step loss and LR, per-epoch dev metrics), metrics.json.
 Resume:  an interrupted run resumes from its last epoch checkpoint (checkpoints/, kept only until success).
 Run:     snakemake --cores all -R train_teacher
@@ -11,7 +13,6 @@ Run:     snakemake --cores all -R train_teacher
 import shutil
 from pathlib import Path
 
-from swa_study.assets import mirror_root, resolve_model
 from swa_study.data import load_prepared
 from swa_study.families import evaluate_task
 from swa_study.io import atomic_file, read_json, write_json
@@ -19,14 +20,15 @@ from swa_study.methods import build_method
 from swa_study.metrics import compute_task_metrics, predictions_from_logits
 from swa_study.models import load_for_training, save_trained
 from swa_study.steps import environment_facts, set_threads, step_log
-from swa_study.tasks import get_task
+from swa_study.study.assets import mirror_root, resolve_model
+from swa_study.study.tasks import task_from_param
 from swa_study.training import TrainSettings, model_columns, train_model, training_arguments
 
 
-def main(task_name, model_name, mirror, trust_remote_code, data_dir, hp, seed, threads,
+def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, threads,
          output_model, output_log, output_metrics, family_settings=None, max_length=128) -> None:
     set_threads(threads)
-    task = get_task(task_name)
+    task = task_from_param(task_param)
     splits = load_prepared(data_dir)
     model, tokenizer = load_for_training(resolve_model(model_name, mirror_root(mirror)), task, seed, trust_remote_code)
     settings = TrainSettings.from_params(hp, seed)
@@ -40,22 +42,22 @@ def main(task_name, model_name, mirror, trust_remote_code, data_dir, hp, seed, t
     resume = any(checkpoints.glob("checkpoint-*"))
     write_json(checkpoints / "fingerprint.json", fingerprint)
 
-    select_on_dev = task.family == "classification"
+    heldout = splits.get("heldout")  # classification only; None when data.heldout_size is 0
     args = training_arguments(
         settings, checkpoints, save_strategy="epoch", save_total_limit=1,
         **(dict(eval_strategy="epoch", load_best_model_at_end=True, metric_for_best_model=task.main_metric,
-                greater_is_better=True) if select_on_dev else {}),
+                greater_is_better=True) if heldout else {}),
     )
 
-    def dev_metrics(prediction) -> dict[str, float]:
+    def heldout_metrics(prediction) -> dict[str, float]:
         return compute_task_metrics(task, predictions_from_logits(task, prediction.predictions), prediction.label_ids)
 
     with atomic_file(output_log) as log_path:
         compute = train_model(
             model, tokenizer, build_method("finetune", task, hp),
             splits["train"].select_columns(model_columns(splits["train"])), args, log_path,
-            eval_dataset=splits["validation"].select_columns(model_columns(splits["validation"])) if select_on_dev else None,
-            compute_metrics=dev_metrics if select_on_dev else None, resume=resume,
+            eval_dataset=heldout.select_columns(model_columns(heldout)) if heldout else None,
+            compute_metrics=heldout_metrics if heldout else None, resume=resume,
         )
     metrics, _ = evaluate_task(model, tokenizer, task, splits, family_settings or {}, max_length)
     save_trained(model, tokenizer, output_model)
@@ -69,7 +71,7 @@ def main(task_name, model_name, mirror, trust_remote_code, data_dir, hp, seed, t
 if "snakemake" in globals():
     with step_log(snakemake.log[0]):
         main(
-            task_name=snakemake.wildcards.task,
+            task_param=snakemake.params.task,
             model_name=snakemake.params.model,
             mirror=snakemake.params.mirror,
             trust_remote_code=snakemake.params.trust_remote_code,

@@ -1,110 +1,115 @@
-"""Load a task's splits (offline mirror or Hub), check them, sub-sample them and tokenise them.
+"""Load a classification task's splits (local files or Hub), check them, hold out training rows, tokenise them.
 
-Everything that can be wrong with the data is found here, before any training: a missing file, an empty split,
-a label outside the task's declared label space. Each problem is one line that names the file and the column.
+Everything that can be wrong with the data is found here, in the first job, before any training: a missing file,
+a ragged row, text that is not UTF-8, a label outside the task's label space, a score that is not a number. Each
+problem is one line that names the file, the row and the column.
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import datasets
 import numpy as np
 
-from .assets import AssetError, hub_offline
-from .tasks import TaskSpec
+from .local_files import DataError, read_rows
+from .study.sources import describe_source
+from .study.tasks import TaskSpec
 
-CANONICAL_COLUMNS = ("idx", "text_a", "text_b", "label")
-
-
-class DataError(ValueError):
-    """The task's data is unusable; the message names the file (or Hub split) and the column."""
+__all__ = ["DataError", "attach_teacher_logits", "load_task_splits", "load_prepared", "split_training_rows",
+           "subsample", "token_digest", "tokenize"]
 
 
-def describe_source(task: TaskSpec, mirror: Path | None) -> dict[str, str]:
-    """Where each split of `task` comes from: a local file path or a Hub address. Checks that local files exist."""
-    if mirror is not None and task.local is not None:
-        folder = mirror / task.local.folder
-        splits = {name: folder / file for name, file in task.local.files.items() if name != "test" or task.labelled_test}
-        for path in splits.values():
-            if not path.is_file():
-                raise AssetError(f"{path}: data file for task {task.name!r} is missing")
-        return {name: str(path) for name, path in splits.items()}
-    if hub_offline():
-        where = f"no local copy under {mirror}" if mirror else "no mirror configured"
-        raise AssetError(f"task {task.name!r}: {where} and HF_HUB_OFFLINE is set, so the Hub cannot be used")
-    name = task.hub.path + (f"/{task.hub.config}" if task.hub.config else "")
-    return {split: f"hub:{name}[{hub_split}]" for split, hub_split in task.hub.splits.items()}
-
-
-def _read_local(task: TaskSpec, files: dict[str, str]) -> datasets.DatasetDict:
-    local = task.local
-    csv_options = {"delimiter": "\t", "quoting": 3, "keep_default_na": False}  # GLUE/STS files: tabs, no quoting
-    if local.column_names:
-        csv_options.update(header=None, names=list(local.column_names), usecols=list(range(len(local.column_names))))
-    splits = {}
-    for split, path in files.items():
-        if Path(path).stat().st_size == 0:
-            raise DataError(f"{path}: split is empty")
-        raw = datasets.load_dataset("csv", data_files={split: path}, **csv_options)[split]
-        for column in (local.text_a, local.text_b, local.label):
-            if column is not None and column not in raw.column_names:
-                raise DataError(f"{path}: column {column!r} not found (columns: {', '.join(raw.column_names)})")
-        labels = raw[local.label]
-        if local.label_map is not None:
-            unknown = sorted({str(v) for v in labels} - set(local.label_map))
-            if unknown:
-                raise DataError(f"{path}: column {local.label!r} has labels {unknown[:3]} not in {sorted(local.label_map)}")
-            labels = [local.label_map[str(v)] for v in labels]
-        splits[split] = datasets.Dataset.from_dict({
-            "idx": list(range(len(raw))),
-            "text_a": [str(t) for t in raw[local.text_a]],
-            "text_b": [str(t) for t in raw[local.text_b]] if local.text_b else [None] * len(raw),
-            "label": labels,
-        })
-    return datasets.DatasetDict(splits)
-
-
-def _read_hub(task: TaskSpec) -> datasets.DatasetDict:
-    hub = task.hub
-    splits = {}
-    for split, hub_split in hub.splits.items():
-        raw = datasets.load_dataset(hub.path, hub.config, split=hub_split)
-        splits[split] = datasets.Dataset.from_dict({
-            "idx": list(range(len(raw))),
-            "text_a": raw[hub.text_a],
-            "text_b": raw[hub.text_b] if hub.text_b else [None] * len(raw),
-            "label": raw[hub.label],
-        })
-    return datasets.DatasetDict(splits)
-
-
-def check_split(task: TaskSpec, split: datasets.Dataset, source: str) -> None:
-    """Fail on an empty split or a label outside the task's label space (the source names the file)."""
-    if len(split) == 0:
-        raise DataError(f"{source}: split is empty")
-    labels = split["label"]
+def _label(task: TaskSpec, value: Any, where: str, column: str) -> int | float:
+    """The class id or score of one row; one line naming the row, the column and the value when it is not one."""
     if task.is_regression:
-        bad = [v for v in labels if not isinstance(v, (int, float)) or math.isnan(float(v))]
-        if bad:
-            raise DataError(f"{source}: column 'label' has non-numeric scores, e.g. {bad[0]!r}, for regression task {task.name!r}")
-        return
-    bad = sorted({v for v in labels if not isinstance(v, int) or not 0 <= v < task.num_labels}, key=str)
-    if bad:
-        raise DataError(
-            f"{source}: column 'label' has {bad[:3]} outside 0..{task.num_labels - 1} "
-            f"(task {task.name!r} declares {task.num_labels} classes)"
-        )
+        try:
+            score = float(value)
+        except (TypeError, ValueError):
+            score = math.nan
+        if math.isnan(score) or math.isinf(score):
+            raise DataError(f"{where}: column {column!r} has {value!r}, not a number (task {task.name!r} is a "
+                            "regression task)")
+        return score
+    if task.label_map is not None:
+        if str(value) not in task.label_map:
+            raise DataError(f"{where}: column {column!r} has {value!r}, not one of the task's labels "
+                            f"{sorted(task.label_map)}")
+        return task.label_map[str(value)]
+    try:
+        label = int(str(value).strip())
+    except ValueError:
+        label = None
+    if label is None or not 0 <= label < task.num_labels:
+        raise DataError(f"{where}: column {column!r} has {value!r} outside 0..{task.num_labels - 1} "
+                        f"(task {task.name!r} declares {task.num_labels} classes; a label_map maps names to ids)")
+    return label
+
+
+def _read_local(task: TaskSpec, path: str) -> datasets.Dataset:
+    rows = read_rows(path, task.local)
+    where = "record" if task.local.format == "json" else "line"
+    labels = [_label(task, row["label"], f"{path}: {where} {row['line']}", task.local.columns.label) for row in rows]
+    return datasets.Dataset.from_dict({
+        "idx": list(range(len(rows))),
+        "text_a": [row["text_a"] for row in rows],
+        "text_b": [row["text_b"] for row in rows],
+        "label": labels,
+    })
+
+
+def _read_hub(task: TaskSpec, split: str) -> datasets.Dataset:
+    hub = task.hub
+    raw = datasets.load_dataset(hub.path, hub.config, split=hub.splits[split])
+    columns = hub.columns
+    for column in (columns.text_a, columns.text_b, columns.label):
+        if column is not None and column not in raw.column_names:
+            raise DataError(f"hub:{hub.path}[{hub.splits[split]}]: column {column!r} not found "
+                            f"(columns: {', '.join(raw.column_names)})")
+    where = f"hub:{hub.path}[{hub.splits[split]}]"
+    return datasets.Dataset.from_dict({
+        "idx": list(range(len(raw))),
+        "text_a": raw[columns.text_a],
+        "text_b": raw[columns.text_b] if columns.text_b else [None] * len(raw),
+        "label": [_label(task, value, f"{where} row {i}", columns.label) for i, value in enumerate(raw[columns.label])],
+    })
 
 
 def load_task_splits(task: TaskSpec, mirror: Path | None) -> tuple[datasets.DatasetDict, dict[str, str]]:
-    """The checked splits of `task` in canonical columns, and where each split came from."""
-    sources = describe_source(task, mirror)
-    splits = _read_local(task, sources) if not next(iter(sources.values())).startswith("hub:") else _read_hub(task)
-    for name, split in splits.items():
-        check_split(task, split, sources[name])
-    return splits, sources
+    """The checked splits of `task` in canonical columns (idx, text_a, text_b, label), and where each came from."""
+    sources = describe_source(task, mirror)  # raises on missing or empty files, missing columns
+    splits = {}
+    for name, source in sources.items():
+        splits[name] = _read_hub(task, name) if source.startswith("hub:") else _read_local(task, source)
+        if len(splits[name]) == 0:
+            raise DataError(f"{source}: split is empty")
+    return datasets.DatasetDict(splits), sources
+
+
+def split_training_rows(split: datasets.Dataset, train_size: int | None, heldout_size: int,
+                        seed: int) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """(training rows, held-out rows): both drawn from one seeded shuffle, disjoint.
+
+    With `train_size`, training takes the first `train_size` rows of the shuffle and the held-out slice the next
+    `heldout_size`; without it, the held-out slice takes the first `heldout_size` and training keeps every other row
+    in file order. So the training rows of a given train_size do not depend on heldout_size.
+    """
+    shuffled = split.shuffle(seed=seed)
+    if train_size is not None and train_size < len(split):
+        available = len(split) - train_size
+        if heldout_size > available:
+            raise DataError(f"data.heldout_size {heldout_size} exceeds the {available} training rows that "
+                            f"data.train_size {train_size} leaves over")
+        return (shuffled.select(range(train_size)),
+                shuffled.select(range(train_size, train_size + heldout_size)))
+    if heldout_size >= len(split):
+        raise DataError(f"data.heldout_size {heldout_size} leaves none of the {len(split)} training rows to train on")
+    heldout = shuffled.select(range(heldout_size))
+    held = set(heldout["idx"])
+    return split.filter(lambda row: row["idx"] not in held), heldout
 
 
 def subsample(split: datasets.Dataset, size: int | None, seed: int) -> datasets.Dataset:
@@ -135,6 +140,26 @@ def load_prepared(folder: str | Path) -> dict[str, datasets.Dataset]:
     """The tokenised splits written by the prepare_data step, keyed by split name."""
     folder = Path(folder)
     return {path.name: datasets.load_from_disk(str(path)) for path in sorted(folder.iterdir()) if path.is_dir()}
+
+
+def attach_teacher_logits(train: datasets.Dataset, logits_path: str | Path, same_tokens: bool) -> datasets.Dataset:
+    """Add the cached teacher logits as a column, after checking they belong to exactly these rows.
+
+    With `same_tokens` (QA: one logit per token position) the teacher's windows must also hold the same token ids.
+    """
+    try:
+        with np.load(logits_path) as cached:
+            idx, logits, digest = cached["idx"], cached["logits"], str(cached["token_digest"])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"{logits_path}: unreadable cached teacher logits ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0] if str(error) else 'truncated'}); rerun the teacher_logits "
+                        "rule (snakemake -R teacher_logits)") from None
+    if not np.array_equal(idx, np.asarray(train["idx"])) or len(logits) != len(train):
+        raise DataError(f"{logits_path}: teacher logits are for other training rows than the student's data")
+    if same_tokens and digest != token_digest(train):
+        raise DataError(f"{logits_path}: the teacher tokenised the training windows differently from the student; "
+                        "start/end logits need teacher and student to share one tokenizer and window length")
+    return train.add_column("teacher_logits", [row.tolist() for row in logits])
 
 
 def token_digest(split: datasets.Dataset) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 
 from .metrics import compute_task_metrics, predictions_from_logits
-from .tasks import TaskSpec
+from .study.tasks import TaskSpec
 from .training import predict_logits
 
 EVAL_SPLITS = ("validation", "test")

@@ -11,7 +11,7 @@ from pathlib import Path
 import evaluate
 import numpy as np
 
-from .tasks import TaskSpec
+from .study.tasks import TaskSpec
 
 METRIC_MODULES = Path(__file__).resolve().parent / "metric_modules"
 

@@ -13,7 +13,7 @@ from transformers import (AutoConfig, AutoModelForQuestionAnswering, AutoModelFo
                           AutoTokenizer, set_seed)
 
 from .io import atomic_dir
-from .tasks import TaskSpec
+from .study.tasks import TaskSpec
 
 
 def load_for_training(name_or_path: str, task: TaskSpec, seed: int, trust_remote_code: bool = False):

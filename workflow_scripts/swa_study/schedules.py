@@ -10,12 +10,3 @@ def warmup_linear_decay(step: int, total_steps: int, warmup_steps: int) -> float
     if step < warmup_steps:
         return (step + 1) / max(1, warmup_steps)
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-
-def swa_constant_after_start(
-    step: int, total_steps: int, warmup_steps: int, swa_start_step: int, swa_lr_factor: float
-) -> float:
-    """Fine-tuning's schedule until averaging starts, then a constant `swa_lr_factor` (the paper's high constant LR)."""
-    if step >= swa_start_step:
-        return swa_lr_factor
-    return warmup_linear_decay(step, total_steps, warmup_steps)

@@ -43,15 +43,17 @@ def flatten(prefix: str, value: Any) -> dict[str, Any]:
 
 
 def step_metrics(train_log: Path) -> list[Metric]:
-    """Per-step training loss, learning rate, grad norm, and per-epoch eval metrics from a train_log.jsonl."""
-    now = int(time.time() * 1000)
+    """Per-step training loss, learning rate, grad norm, and per-epoch held-out metrics from a train_log.jsonl,
+    each stamped with the time it was measured (older logs without one get the time of copying)."""
+    now = time.time()
     metrics = []
     for line in train_log.read_text().splitlines():
         record = json.loads(line)
+        stamp = int(float(record.get("time", now)) * 1000)
         for key, value in record.items():
-            name = STEP_KEYS.get(key, key if key.startswith("eval_") else None)
+            name = STEP_KEYS.get(key, key if key.startswith("heldout_") else None)
             if name and isinstance(value, (int, float)):
-                metrics.append(Metric(name, float(value), now, int(record["step"])))
+                metrics.append(Metric(name, float(value), stamp, int(record["step"])))
     return metrics
 
 
@@ -141,7 +143,8 @@ def sync_study(mirror: MlflowMirror, study: str, run_metric_files: list[str], te
         artifacts = [folder / name for name in RUN_FILES] + ([folder / "model"] if log_models else [])
         run_id, written = mirror.log_run(
             f"{group}/seed{seed}", fingerprint(folder, RUN_FILES),
-            params={"task": task, "method": method, "seed": seed, "model": info.get("model"),
+            params={"task": task, "method": method, "base_method": info.get("base_method", method), "seed": seed,
+                    "model": info.get("model"),
                     **flatten("", info.get("hyperparameters", {}))},
             metrics=step_metrics(folder / "train_log.jsonl") + final_metrics(record),
             tags={"study": study, "task": task, "method": method, "seed": str(seed), "rule": "train_student",

@@ -11,14 +11,17 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
-from .methods.base import IGNORE_INDEX, MODEL_INPUTS, TrainingMethod, forward_logits
+from .losses import IGNORE_INDEX, MODEL_INPUTS, forward_logits
+
+if TYPE_CHECKING:  # the methods build on this module, never the other way round
+    from .methods.base import TrainingMethod
 
 
 @dataclass
@@ -70,7 +73,12 @@ class PadCollator:
 
 
 class JsonlLogger(TrainerCallback):
-    """Appends every Trainer log record (loss, learning_rate, grad_norm, eval metrics) with its step to a file."""
+    """Appends every Trainer log record (loss, learning_rate, grad_norm, held-out metrics) to a file, with its step
+    and the wall-clock time it was measured (seconds since the epoch), which MLflow's time axis shows.
+
+    The Trainer only ever evaluates on the held-out slice of the training split here, so its `eval_` keys are
+    written as `heldout_`, never to be confused with the dev scores the tables report.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -78,7 +86,8 @@ class JsonlLogger(TrainerCallback):
         self.path.write_text("")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        record = {"step": state.global_step, "epoch": state.epoch, **(logs or {})}
+        logs = {("heldout_" + k.removeprefix("eval_") if k.startswith("eval_") else k): v for k, v in (logs or {}).items()}
+        record = {"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 3), **logs}
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
 

@@ -15,25 +15,34 @@ import pandas as pd
 import torch
 from transformers import AutoConfig
 
-from ..data import describe_source
+from ..local_files import read_rows
+from ..study.sources import describe_source
 from ..metrics import load_metric
-from ..tasks import TaskSpec
+from ..study.tasks import TaskSpec
 from .data import group_references, load_commongen_offline, load_generation_hub, tokenize_for_seq2seq
 from .models import generate_texts
 
 
 def load_generation_splits(task: TaskSpec, mirror: Path | None, train_size: int | None, eval_size: int | None,
                            sample_seed: int) -> tuple[datasets.DatasetDict, dict[str, str]]:
-    """Train pairs {concepts, target} and validation concept sets {concepts, references}, offline or from the Hub."""
+    """Train pairs {concepts, target} and validation sources with all their references {concepts, references}:
+    CommonGen's release files, a task's own csv/tsv/json/jsonl pairs (source = text_a, target = label; rows with
+    the same source are one evaluation item with several references), or the Hub."""
     sources = describe_source(task, mirror)
-    if not sources["train"].startswith("hub:"):
+    if not sources["train"].startswith("hub:") and task.local.format == "commongen":
         folder = str(Path(sources["train"]).parent)
         return load_commongen_offline(folder, train_size, eval_size, sample_seed), sources
-    raw = load_generation_hub(task.hub.path, task.hub.config)  # allenai/common_gen: concepts is a list of words
+    if not sources["train"].startswith("hub:"):
+        def pairs(split: str) -> tuple[list[str], list[str]]:
+            rows = read_rows(sources[split], task.local)
+            return [row["text_a"] for row in rows], [str(row["label"]) for row in rows]
+    else:
+        raw = load_generation_hub(task.hub.path, task.hub.config)  # allenai/common_gen: concepts is a list of words
 
-    def pairs(split: str) -> tuple[list[str], list[str]]:
-        rows = raw[task.hub.splits[split]]
-        return [" ".join(words) for words in rows[task.hub.text_a]], list(rows[task.hub.label])
+        def pairs(split: str) -> tuple[list[str], list[str]]:
+            rows = raw[task.hub.splits[split]]
+            texts = [" ".join(t) if isinstance(t, list) else t for t in rows[task.hub.columns.text_a]]
+            return texts, list(rows[task.hub.columns.label])
 
     train = datasets.Dataset.from_dict(dict(zip(("concepts", "target"), pairs("train"))))
     validation = datasets.Dataset.from_list(group_references(*pairs("validation")))

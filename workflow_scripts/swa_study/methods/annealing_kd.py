@@ -1,8 +1,10 @@
 """Annealing-KD (Jafari et al., EACL 2021): distil a gradually sharpened teacher, then fine-tune on the labels.
 
 Phase 1 (no labels): L = MSE(z_s, z_t * t / tau_max), with t rising 1..tau_max in equal blocks of epochs, so the
-student first matches a flattened teacher and ends on the real one. The dev split is scored after every phase-1
-epoch and the best checkpoint (the task's main metric) is restored. Phase 2 starts from it, with a fresh optimizer
+student first matches a flattened teacher and ends on the real one. The held-out slice of the training split
+(data.heldout_size rows, the same for every method) is scored after every phase-1 epoch and the best checkpoint
+(the task's main metric) is restored; the paper selects on dev, which would bias this row against methods that keep
+their last or averaged weights, since the tables report dev. Phase 2 starts from it, with a fresh optimizer
 and LR schedule, and trains on the hard labels only (CE; MSE for regression). Teacher logits are the cached ones.
 
 Both phases are runs of the same Trainer set-up (`training.train_model`); this module's `train` hook only sequences
@@ -21,8 +23,10 @@ import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
 
+from ..losses import forward_logits, supervised_loss
 from ..metrics import compute_task_metrics, predictions_from_logits
-from .base import EpochCounter, TrainingMethod, forward_logits, supervised_loss
+from ..training import train_model
+from .base import EpochCounter, TrainingMethod, cached_teacher_logits
 
 
 def annealing_t(epoch: int, phase1_epochs: float, tau_max: int) -> int:
@@ -55,10 +59,7 @@ def merged_log(phases: list[tuple[Path, dict[str, Any]]], anneal: Any) -> list[d
 
 
 class AnnealingKD(TrainingMethod):
-    name = "annealing_kd"
-    needs_teacher_logits = True
-    families = ("classification",)  # sentence-level logits and hidden states; not defined for spans or text
-    defaults = {"phase1_epochs": 14, "phase2_epochs": 4, "tau_max": 7}
+    name = "annealing_kd"  # cached teacher logits; defined on sentence-level logits only (config/methods.yaml)
 
     def __init__(self, task, params: dict[str, Any]):
         super().__init__(task, params)
@@ -73,27 +74,27 @@ class AnnealingKD(TrainingMethod):
 
     def compute_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = forward_logits(model, batch)
-        if self.phase == 2 or "teacher_logits" not in batch:  # phase 2, and dev batches (no soft labels): labels only
+        if self.phase == 2 or not model.training:  # phase 2, and held-out scoring (no soft labels): labels only
             return supervised_loss(self.task, logits, batch["labels"])
-        target = batch["teacher_logits"].float().view_as(logits) * self.factor
+        target = cached_teacher_logits(self.name, batch).float().view_as(logits) * self.factor
         return F.mse_loss(logits, target)
 
     def callbacks(self) -> list[TrainerCallback]:
         return [self.epochs]
 
-    def dev_metrics(self, prediction) -> dict[str, float]:
-        """The task's metrics on dev after each phase-1 epoch; the Trainer keeps the best checkpoint by the main one."""
+    def heldout_metrics(self, prediction) -> dict[str, float]:
+        """The task's metrics on the held-out training rows after each phase-1 epoch; the Trainer keeps the best
+        checkpoint by the main one."""
         return compute_task_metrics(self.task, predictions_from_logits(self.task, prediction.predictions),
                                     prediction.label_ids)
 
     def train(self, model: torch.nn.Module, tokenizer, train_dataset, args, log_path: str | Path,
-              eval_dataset=None) -> dict[str, Any]:
-        """Phase 1 with per-epoch dev scoring and best-checkpoint restore, then phase 2; facts per phase and summed."""
-        from ..training import train_model  # training.py imports the methods package
-
-        if eval_dataset is None:
-            raise ValueError("annealing_kd starts phase 2 from the best phase-1 checkpoint on dev: it needs the "
-                             "validation split")
+              heldout_dataset=None) -> dict[str, Any]:
+        """Phase 1 with per-epoch held-out scoring and best-checkpoint restore, then phase 2; facts per phase and
+        summed. The checkpoint is chosen on held-out training rows, never on the dev split the tables report."""
+        if heldout_dataset is None or len(heldout_dataset) == 0:
+            raise ValueError("annealing_kd starts phase 2 from the phase-1 checkpoint best on the held-out slice of "
+                             "the training split: set data.heldout_size above 0")
         scratch = Path(args.output_dir)
         epochs = (float(self.params["phase1_epochs"]), float(self.params["phase2_epochs"]))
         phase1_args = dataclasses.replace(
@@ -103,7 +104,7 @@ class AnnealingKD(TrainingMethod):
         )
         self.phase = 1
         first = train_model(model, tokenizer, self, train_dataset, phase1_args, scratch / "phase1.jsonl",
-                            eval_dataset=eval_dataset, compute_metrics=self.dev_metrics)
+                            eval_dataset=heldout_dataset, compute_metrics=self.heldout_metrics)
         self.phase = 2  # `model` now holds the best phase-1 weights (load_best_model_at_end)
         phase2_args = dataclasses.replace(args, output_dir=str(scratch / "phase2"), num_train_epochs=epochs[1])
         second = train_model(model, tokenizer, self, train_dataset, phase2_args, scratch / "phase2.jsonl")
@@ -113,12 +114,12 @@ class AnnealingKD(TrainingMethod):
         tau_max = int(self.params["tau_max"])
         records = merged_log(phases, lambda epoch: annealing_t(epoch, epochs[0], tau_max))
         Path(log_path).write_text("".join(json.dumps(record) + "\n" for record in records))
-        key = f"eval_{self.task.main_metric}"
-        dev = [(r["epoch"], r[key]) for r in records if r["phase"] == 1 and key in r]
-        best_epoch, best_score = max(dev, key=lambda pair: pair[1])  # the first of equal scores, as the Trainer
+        key = f"heldout_{self.task.main_metric}"
+        scores = [(r["epoch"], r[key]) for r in records if r["phase"] == 1 and key in r]
+        best_epoch, best_score = max(scores, key=lambda pair: pair[1])  # the first of equal scores, as the Trainer
         steps = first["optimizer_steps"] + second["optimizer_steps"]
         return {
-            "train_seconds": first["train_seconds"] + second["train_seconds"],  # phase 1 includes its dev scoring
+            "train_seconds": first["train_seconds"] + second["train_seconds"],  # phase 1 includes its held-out scoring
             "optimizer_steps": steps,
             "train_loss": (first["train_loss"] * first["optimizer_steps"]
                            + second["train_loss"] * second["optimizer_steps"]) / max(1, steps),
@@ -126,7 +127,7 @@ class AnnealingKD(TrainingMethod):
             "phase1_steps": first["optimizer_steps"], "phase2_steps": second["optimizer_steps"],
             "phase1_seconds": first["train_seconds"], "phase2_seconds": second["train_seconds"],
             "phase1_train_loss": first["train_loss"], "phase2_train_loss": second["train_loss"],
-            "phase1_dev_scores": [score for _, score in dev],
-            "phase1_best_epoch": int(round(best_epoch)), f"phase1_best_dev_{self.task.main_metric}": best_score,
+            "phase1_heldout_scores": [score for _, score in scores],
+            "phase1_best_epoch": int(round(best_epoch)), f"phase1_best_heldout_{self.task.main_metric}": best_score,
             "anneal_t_per_epoch": [annealing_t(e, epochs[0], tau_max) for e in range(math.ceil(epochs[0]))],
         }

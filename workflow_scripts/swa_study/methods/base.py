@@ -14,44 +14,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from transformers import TrainerCallback
 
+from ..losses import forward_logits, supervised_loss
 from ..models import load_trained
 from ..schedules import warmup_linear_decay
-from ..tasks import TaskSpec
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-IGNORE_INDEX = -100  # label of a position the loss skips (padding of generated targets)
-
-
-def supervised_loss(task: TaskSpec, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over the last axis, or mean squared error for regression tasks (one output).
-
-    One formula for every family: classification logits are (batch, classes), QA ones (batch, 2, length) with the
-    start and end token as labels (the mean is HF's (start loss + end loss) / 2), seq2seq ones (batch, length,
-    vocabulary) with padded target positions labelled IGNORE_INDEX.
-    """
-    if task.is_regression:
-        return F.mse_loss(logits.view(-1), labels.float().view(-1))
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE_INDEX)
-
-
-def forward_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The model's logits for the batch's token inputs, shaped as `supervised_loss` expects.
-
-    Only token inputs reach the model, so it never computes a loss of its own; a seq2seq decoder reads the gold
-    target shifted right (teacher forcing), and a QA model's start and end logits are stacked on axis 1.
-    """
-    inputs = {key: batch[key] for key in MODEL_INPUTS if key in batch}
-    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
-        inputs.pop("token_type_ids", None)
-        inputs["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
-    outputs = model(**inputs)
-    if getattr(outputs, "start_logits", None) is not None:
-        return torch.stack([outputs.start_logits, outputs.end_logits], dim=1)
-    return outputs.logits
-
+from ..study.tasks import TaskSpec
+from ..training import train_model
 
 def frozen_teacher(folder: str | Path, student_tokenizer) -> torch.nn.Module:
     """The trained teacher in eval mode with gradients off, for methods that run it on the student's own batches.
@@ -65,6 +34,14 @@ def frozen_teacher(folder: str | Path, student_tokenizer) -> torch.nn.Module:
                          "student's token ids to the teacher, so both need the same tokenizer")
     teacher.eval().requires_grad_(False)
     return teacher
+
+
+def cached_teacher_logits(method: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The batch's cached teacher logits; a training batch without them is an error, never a silent switch to CE."""
+    if "teacher_logits" not in batch:
+        raise ValueError(f"method {method!r}: a training batch carries no teacher logits (the cached "
+                         "train_logits.npz was not attached to the training data)")
+    return batch["teacher_logits"]
 
 
 class EpochCounter(TrainerCallback):
@@ -81,47 +58,43 @@ class EpochCounter(TrainerCallback):
 
 
 class TrainingMethod:
-    """Plain fine-tuning behaviour; subclasses override what they change."""
+    """Plain fine-tuning behaviour; subclasses override what they change.
+
+    `params` holds the run's resolved settings: the `student` keys and the method's own keys (config/methods.yaml),
+    defaults filled by the study layer. Which task families a method applies to and what it takes from the teacher
+    are declared in config/methods.yaml, where the planner reads them; the DAG passes the teacher's files only to
+    the methods that need them.
+    """
 
     name: ClassVar[str] = ""
-    needs_teacher_logits: ClassVar[bool] = False  # the cached train_logits.npz, as a `teacher_logits` batch column
-    needs_teacher_model: ClassVar[bool] = False  # the trained teacher itself (rules/common.smk adds it as an input)
-    families: ClassVar[tuple[str, ...]] = ("classification", "qa", "generation")  # task families it applies to
-    # Keys of the method's own section in config (`method_params.<name>`), with their defaults.
-    defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, task: TaskSpec, params: dict[str, Any]):
         self.task = task
-        self.params = {**self.defaults, **{k: v for k, v in params.items() if k in self.defaults}}
+        self.params = dict(params)
         self.warmup_ratio = float(params.get("warmup_ratio", 0.06))
         self.total_steps = 0
         self.steps_per_epoch = 0
         self.warmup_steps = 0
         self.teacher: torch.nn.Module | None = None
 
-    @classmethod
-    def teacher_inputs(cls, task: TaskSpec) -> tuple[str, ...]:
-        """What the DAG must hand this method from the task's teacher: "logits" (cached once) and/or "model"."""
-        return tuple(kind for kind, needed in (("logits", cls.needs_teacher_logits), ("model", cls.needs_teacher_model))
-                     if needed)
-
     def setup(self, *, tokenizer, seed: int, student_path: str, teacher_path: str | None = None,
               mirror: str | None = None) -> None:
-        """Load what the method needs besides the student; by default only the teacher, when it declares the need."""
-        if "model" in self.teacher_inputs(self.task):
-            if teacher_path is None:
-                raise ValueError(f"method {self.name!r} needs the trained teacher model, but none was given")
+        """Load what the method needs besides the student: the frozen teacher, when the DAG hands one over."""
+        if teacher_path is not None:
             self.teacher = frozen_teacher(teacher_path, tokenizer)
 
+    def require_teacher(self) -> torch.nn.Module:
+        if self.teacher is None:
+            raise ValueError(f"method {self.name!r} runs the trained teacher during training, but none was given")
+        return self.teacher
+
     def train(self, model: torch.nn.Module, tokenizer, train_dataset, args, log_path: str | Path,
-              eval_dataset=None) -> dict[str, Any]:
+              heldout_dataset=None) -> dict[str, Any]:
         """Train in place with one run of the shared Trainer set-up and return its compute facts.
 
-        `eval_dataset` (the dev split) is offered to every method; single-phase ones ignore it, as before: they never
-        score dev while training, so their runs are unchanged. Annealing-KD needs it to pick its phase-1 checkpoint.
+        `heldout_dataset` (the held-out slice of the training split) is offered to every method; single-phase ones
+        ignore it. Annealing-KD picks its phase-1 checkpoint on it. The reported dev split never reaches training.
         """
-        from ..training import train_model  # training.py imports this module, so import it at call time
-
         return train_model(model, tokenizer, self, train_dataset, args, log_path)
 
     def start(self, total_steps: int, steps_per_epoch: int) -> None:

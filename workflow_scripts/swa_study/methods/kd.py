@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import IGNORE_INDEX, TrainingMethod, forward_logits, supervised_loss
+from ..losses import IGNORE_INDEX, forward_logits, supervised_loss
+from .base import TrainingMethod, cached_teacher_logits
 
 
 def kd_loss(
@@ -47,22 +48,17 @@ def kd_loss(
 
 
 class KnowledgeDistillation(TrainingMethod):
-    name = "kd"
-    needs_teacher_logits = True
-    defaults = {"alpha": 0.5, "temperature": 2.0}
-
-    @classmethod
-    def teacher_inputs(cls, task) -> tuple[str, ...]:
-        return ("model",) if task.family == "generation" else ("logits",)
+    name = "kd"  # cached teacher logits; for generation the frozen teacher runs on each batch (word-level KD)
 
     def compute_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         logits = forward_logits(model, batch)
-        teacher_logits = batch.get("teacher_logits")
-        if teacher_logits is None and self.teacher is not None and model.training:
+        if not model.training:  # evaluation batches (held-out scoring) carry no soft labels: the task loss
+            return supervised_loss(self.task, logits, batch["labels"])
+        if self.teacher is not None and "teacher_logits" not in batch:  # generation: too large to cache
             with torch.no_grad():
                 teacher_logits = forward_logits(self.teacher.to(logits.device), batch)
-        if teacher_logits is None:  # evaluation batches carry no soft labels
-            return supervised_loss(self.task, logits, batch["labels"])
+        else:
+            teacher_logits = cached_teacher_logits(self.name, batch)
         return kd_loss(
             logits, teacher_logits, batch["labels"],
             alpha=float(self.params["alpha"]), temperature=float(self.params["temperature"]),

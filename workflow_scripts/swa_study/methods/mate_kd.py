@@ -30,8 +30,10 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForMaskedLM, AutoTokenizer, TrainerCallback
 
-from ..assets import mirror_root, resolve_model
-from .base import MODEL_INPUTS, TrainingMethod, forward_logits, supervised_loss
+from ..study.assets import mirror_root, resolve_model
+from ..losses import forward_logits, supervised_loss
+from ..training import PadCollator
+from .base import TrainingMethod, cached_teacher_logits
 from .kd import kd_loss
 
 
@@ -69,12 +71,7 @@ class GeneratorRounds(TrainerCallback):
 
 
 class MateKD(TrainingMethod):
-    name = "mate_kd"
-    needs_teacher_logits = True  # D on the clean input uses the cached teacher logits
-    needs_teacher_model = True  # the teacher scores every perturbed batch
-    families = ("classification",)  # sentence-level logits and hidden states; not defined for spans or text
-    defaults = {"generator": None, "mask_prob": 0.3, "generator_lr": 5e-7, "generator_steps": 10,
-                "student_steps": 100, "gumbel_tau": 1.0}
+    name = "mate_kd"  # cached teacher logits for the clean input; the teacher itself scores every perturbed batch
 
     def __init__(self, task, params: dict[str, Any]):
         super().__init__(task, params)
@@ -89,6 +86,7 @@ class MateKD(TrainingMethod):
         """The frozen teacher (base class), then the generator, its optimizer and its random stream."""
         super().setup(tokenizer=tokenizer, seed=seed, student_path=student_path, teacher_path=teacher_path,
                       mirror=mirror)
+        self.require_teacher()
         name = self.params["generator"]
         self.generator_source = (resolve_model(name, mirror_root(mirror), "method_params.mate_kd.generator")
                                  if name else student_path)
@@ -173,7 +171,7 @@ class MateKD(TrainingMethod):
             tokens = ((logits + draw.noise) / float(self.params["gumbel_tau"])).argmax(-1)
             perturbed = batch["input_ids"].masked_scatter(draw.mask, tokens)
             z_t_perturbed = self.teacher(input_ids=perturbed, **extra).logits
-            z_t = batch["teacher_logits"] if "teacher_logits" in batch else forward_logits(self.teacher, batch)
+            z_t = cached_teacher_logits(self.name, batch)
         z_s = forward_logits(model, batch)
         z_s_perturbed = model(input_ids=perturbed, **extra).logits
         labels = batch["labels"]
@@ -181,15 +179,13 @@ class MateKD(TrainingMethod):
                 + self.divergence(z_s, z_t, labels)) / 3
 
     def compute_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if not model.training or "teacher_logits" not in batch:  # evaluation: the task loss only
+        if not model.training:  # evaluation: the task loss only
             return supervised_loss(self.task, forward_logits(model, batch), batch["labels"])
         return self.student_loss(model, batch, self.draw(batch))
 
     def train(self, model: torch.nn.Module, tokenizer, train_dataset, args, log_path: str | Path,
-              eval_dataset=None) -> dict[str, Any]:
+              heldout_dataset=None) -> dict[str, Any]:
         """The generator's own shuffled stream of training batches, then the one Trainer run of the base class."""
-        from ..training import PadCollator
-
         vocab = self.generator.get_output_embeddings().weight.shape[0]
         sizes = {model.get_input_embeddings().num_embeddings, self.teacher.get_input_embeddings().num_embeddings}
         if sizes != {vocab}:
@@ -201,7 +197,7 @@ class MateKD(TrainingMethod):
             train_dataset, batch_size=args.per_device_train_batch_size, shuffle=True,
             generator=torch.Generator().manual_seed(args.seed + 1), collate_fn=PadCollator(tokenizer))
         self.batches = itertools.chain.from_iterable(itertools.repeat(loader))
-        return super().train(model, tokenizer, train_dataset, args, log_path, eval_dataset)
+        return super().train(model, tokenizer, train_dataset, args, log_path, heldout_dataset)
 
     def callbacks(self) -> list[TrainerCallback]:
         return [GeneratorRounds(self)]

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import TrainerCallback
 
-from .base import MODEL_INPUTS, EpochCounter, TrainingMethod, supervised_loss
+from ..losses import MODEL_INPUTS, supervised_loss
+from .base import EpochCounter, TrainingMethod
 from .kd import kd_loss
 
 HEADS = "rail_projections"  # attribute name of the projection heads while they are attached to the student
@@ -78,11 +79,7 @@ class RailProjections(nn.Module):
 
 
 class RailKD(TrainingMethod):
-    name = "rail_kd"
-    needs_teacher_model = True  # hidden states on the fly; its logits come with them, so no cached logits
-    families = ("classification",)  # sentence-level logits and hidden states; not defined for spans or text
-    defaults = {"ce_weight": 1 / 3, "kd_weight": 1 / 3, "rail_weight": 1 / 3, "temperature": 1.0,
-                "pooling": "cls", "concatenate": False, "projection_dim": 128}
+    name = "rail_kd"  # the teacher runs in every batch: hidden states on the fly, its logits with them
 
     def __init__(self, task, params: dict[str, Any]):
         super().__init__(task, params)
@@ -104,17 +101,17 @@ class RailKD(TrainingMethod):
         return self.layers_per_epoch[epoch]
 
     def train(self, model: torch.nn.Module, tokenizer, train_dataset, args, log_path: str | Path,
-              eval_dataset=None) -> dict[str, Any]:
+              heldout_dataset=None) -> dict[str, Any]:
         """Attach the projection heads (seeded) for the one Trainer run, and always detach them afterwards."""
         self.seed, self.student_layers = args.seed, model.config.num_hidden_layers
-        self.teacher.to(next(model.parameters()).device)
+        self.require_teacher().to(next(model.parameters()).device)
         with torch.random.fork_rng():
             torch.manual_seed(args.seed)
             heads = RailProjections(model.config.hidden_size, self.teacher.config.hidden_size, self.student_layers,
                                     int(self.params["projection_dim"]), bool(self.params["concatenate"]))
         model.add_module(HEADS, heads)  # before the Trainer exists, so its optimizer includes the heads
         try:
-            return super().train(model, tokenizer, train_dataset, args, log_path, eval_dataset)
+            return super().train(model, tokenizer, train_dataset, args, log_path, heldout_dataset)
         finally:
             delattr(model, HEADS)  # the saved student is a plain classifier
 

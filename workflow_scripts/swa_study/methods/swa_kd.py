@@ -13,6 +13,4 @@ from .swa import StochasticWeightAveraging
 
 
 class SWAKnowledgeDistillation(StochasticWeightAveraging, KnowledgeDistillation):
-    name = "swa_kd"
-    needs_teacher_logits = True
-    defaults = {**StochasticWeightAveraging.defaults, **KnowledgeDistillation.defaults}
+    name = "swa_kd"  # its keys are swa's and kd's (config/methods.yaml: inherits)

@@ -29,12 +29,18 @@ SQUAD_FEATURES = datasets.Features(
 )
 
 
-def load_squad_hub(version: str) -> datasets.DatasetDict:
-    """Download SQuAD from the Hub: version "1.1" -> `rajpurkar/squad`, "2.0" -> `rajpurkar/squad_v2`."""
-    names = {"1.1": "rajpurkar/squad", "2.0": "rajpurkar/squad_v2"}
-    if version not in names:
-        raise ValueError(f"unknown SQuAD version {version!r}; expected one of {sorted(names)}")
-    return datasets.load_dataset(names[version])
+def load_squad_hub(path: str, config: str | None, splits: dict[str, str]) -> datasets.DatasetDict:
+    """A SQuAD-schema dataset from the Hub (`rajpurkar/squad`, `rajpurkar/squad_v2`, or one of the same shape),
+    with its splits renamed to ours ({"train": ..., "validation": ...})."""
+    return datasets.DatasetDict({ours: datasets.load_dataset(path, config, split=theirs) for ours, theirs in splits.items()})
+
+
+def load_squad_file(path: str) -> datasets.Dataset:
+    """Every question of an official-format SQuAD json, in file order (for a task with its own train/dev files)."""
+    rows = [row for article in _read_articles(path) for row in article["rows"]]
+    if not rows:
+        raise ValueError(f"{path}: no questions (field 'qas' empty in every article)")
+    return datasets.Dataset.from_dict({key: [row[key] for row in rows] for key in SQUAD_FEATURES}, features=SQUAD_FEATURES)
 
 
 def _field(obj: Any, key: str, kind: type, path: str, where: str) -> Any:

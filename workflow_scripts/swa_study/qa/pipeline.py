@@ -14,20 +14,24 @@ import datasets
 import pandas as pd
 import torch
 
-from ..data import describe_source, subsample
-from ..tasks import TaskSpec
+from ..data import subsample
+from ..study.sources import describe_source
+from ..study.tasks import TaskSpec
 from ..training import predict_logits
-from .data import load_squad_hub, load_squad_offline
+from .data import load_squad_file, load_squad_hub, load_squad_offline
 from .features import build_train_features, build_validation_features
 from .postprocess import postprocess_predictions
 from .squad_metric import compute_squad
 
 
 def load_squad_splits(task: TaskSpec, mirror: Path | None, settings: dict[str, Any]) -> tuple[datasets.DatasetDict, dict[str, str]]:
-    """SQuAD train and validation splits: the Hub's official ones, or the offline dev file cut by article."""
+    """Train and validation splits: the Hub's, a task's own train and dev files, or (one file named for both, as
+    offline SQuAD's dev-v1.1.json) that file cut by article (qa.train_articles, eval_articles, split_seed)."""
     sources = describe_source(task, mirror)
     if sources["train"].startswith("hub:"):
-        return load_squad_hub("2.0" if task.version_2 else "1.1"), sources
+        return load_squad_hub(task.hub.path, task.hub.config, task.hub.splits), sources
+    if sources["train"] != sources["validation"]:
+        return datasets.DatasetDict({name: load_squad_file(path) for name, path in sources.items()}), sources
     splits = load_squad_offline(sources["train"], settings["train_articles"], settings["eval_articles"],
                                 seed=settings["split_seed"])
     return splits, sources

@@ -1,0 +1,146 @@
+"""A study as a grid: tasks x methods (built-in or variants) x seeds, with every job's settings resolved.
+
+`load_study` checks a config (schema, variants, task definitions) and returns a `Study`, which answers everything
+the rules ask while planning: which (task, method, seed) runs exist, the base method and hyper-parameters of each,
+which checkpoints and teacher outputs a run needs. A variant is a name, a base method and overrides; from here on
+it is a method like any other (its own jobs, folders, table row and MLflow parent).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, check_variants, study_schema, task_definitions, validate_config
+from .methods import MethodSpec, load_methods
+from .tasks import TaskDefinitionError, TaskSpec, task_from_definition
+
+FAMILY_RUN_KEYS = ("max_length", "teacher", "student")  # family-section keys that are training settings, not task ones
+
+
+@dataclass(frozen=True)
+class StudyMethod:
+    """One row of the study: a built-in method, or a variant (a base method with overrides)."""
+
+    name: str
+    base: MethodSpec
+    overrides: dict[str, Any]
+
+    @property
+    def is_variant(self) -> bool:
+        return self.name != self.base.name
+
+
+@dataclass
+class Study:
+    config: dict[str, Any]
+    tasks: dict[str, TaskSpec]  # in config order
+    methods: dict[str, StudyMethod]  # in config order
+    seeds: list[int]
+
+    # --- what runs ---------------------------------------------------------------------------------------------
+    def family(self, task: str) -> str:
+        return self.tasks[task].family
+
+    def applies(self, method: str, task: str) -> bool:
+        return self.methods[method].base.applies_to(self.family(task))
+
+    def skipped(self) -> dict[str, list[str]]:
+        """{task: [methods not defined for its family]}, for the note the planner prints."""
+        return {task: [m for m in self.methods if not self.applies(m, task)] for task in self.tasks
+                if any(not self.applies(m, task) for m in self.methods)}
+
+    def runs(self) -> list[tuple[str, str, int]]:
+        return [(task, method, seed) for task in self.tasks for method in self.methods
+                if self.applies(method, task) for seed in self.seeds]
+
+    def teacher_inputs(self, method: str, task: str) -> tuple[str, ...]:
+        return self.methods[method].base.teacher_inputs(self.family(task))
+
+    def needs_teacher(self, task: str) -> bool:
+        return any(self.applies(m, task) and self.teacher_inputs(m, task) for m in self.methods)
+
+    # --- each job's settings -----------------------------------------------------------------------------------
+    def family_section(self, task: str) -> dict[str, Any]:
+        return self.config.get(self.family(task), {})
+
+    def task_settings(self, task: str) -> dict[str, Any]:
+        """The family section's settings for data preparation and scoring (span search, decoding, offline split)."""
+        return {k: v for k, v in self.family_section(task).items() if k not in FAMILY_RUN_KEYS}
+
+    def input_length(self, task: str) -> int:
+        """Tokens per model input: the family's `max_length` if set, else data.max_length."""
+        return self.family_section(task).get("max_length") or self.config["data"]["max_length"]
+
+    def teacher_params(self, task: str) -> dict[str, Any]:
+        """The teacher's training settings for `task` (the seed is a separate rule parameter)."""
+        merged = {**self.config["teacher"], **self.family_section(task).get("teacher", {})}
+        return {k: v for k, v in merged.items() if k != "seed"}
+
+    def student_params(self, method: str, task: str) -> dict[str, Any]:
+        """The method's keys at their defaults, the shared student settings, the family's, the base method's
+        section (`method_params.<base>`), and a variant's overrides on top: what its jobs train with.
+
+        These go into the training rule's `params:`, so editing one method's or variant's values reruns its jobs only.
+        """
+        choice = self.methods[method]
+        return {
+            **choice.base.defaults(), **self.config["student"], **self.family_section(task).get("student", {}),
+            **self.config["method_params"].get(choice.base.name, {}), **choice.overrides,
+        }
+
+    def model_name(self, role: str, task: str) -> str:
+        """The teacher or student checkpoint for `task`: its family's pair under models.by_family, else the default."""
+        pair = self.config["models"].get("by_family", {}).get(self.family(task))
+        return pair[role] if pair else self.config["models"][role]
+
+    def model_key(self, role: str, task: str) -> str:
+        """The config key that names `model_name(role, task)`, for error messages."""
+        family = self.family(task)
+        by_family = self.config["models"].get("by_family", {})
+        return f"models.by_family.{family}.{role}" if family in by_family else f"models.{role}"
+
+    def task_param(self, task: str) -> dict[str, Any]:
+        """What a job needs to rebuild the task's spec: its name and definition (a rerun trigger when edited)."""
+        return {"name": task, "definition": self.tasks[task].definition}
+
+
+def load_study(config: dict[str, Any], config_name: str, config_dir: str | Path) -> Study:
+    """Check `config` (defaults filled in place) against config_dir's schema, methods and tasks; return the Study."""
+    config_dir = Path(config_dir)
+    methods = load_methods(config_dir / "methods.yaml")
+    schema = study_schema(config_dir / "schema.yaml", methods)
+    validate_config(config, schema, config_name)
+    if not str(config["results_dir"]).strip():
+        raise ConfigError(f"{config_name}: results_dir: must name a folder (it is empty)")
+    variants = check_variants(config, methods, schema, config_name)
+    chosen = {}
+    for i, name in enumerate(config["methods"]):
+        if name in methods:
+            chosen[name] = StudyMethod(name, methods[name], {})
+        elif name in variants:
+            base, overrides = variants[name]
+            chosen[name] = StudyMethod(name, methods[base], overrides)
+        else:
+            raise ConfigError(f"{config_name}: methods[{i}]: {name!r} is neither a method ({', '.join(methods)}) "
+                              f"nor a variant defined under `variants`")
+    builtins, own = task_definitions(config, config_dir / "tasks.yaml", config_name)
+    definition_schema = {"$defs": schema["$defs"], **schema["$defs"]["task_definition"]}
+    tasks = {}
+    for i, name in enumerate(config["tasks"]):
+        if name in own:
+            own_file = config["task_definitions"] if isinstance(config.get("task_definitions"), str) else None
+            definition = own[name]
+            file, prefix = (own_file, name) if own_file else (config_name, f"task_definitions.{name}")
+        elif name in builtins:
+            definition, file, prefix = builtins[name], str(config_dir / "tasks.yaml"), name
+        else:
+            known = ", ".join([*builtins, *own])
+            raise ConfigError(f"{config_name}: tasks[{i}]: unknown task {name!r}; known: {known}, or define it "
+                              "under task_definitions")
+        validate_config(definition, definition_schema, file, prefix)
+        try:
+            tasks[name] = task_from_definition(name, definition, f"{file}: {prefix}")
+        except TaskDefinitionError as error:
+            raise ConfigError(str(error)) from None
+    return Study(config=config, tasks=tasks, methods=chosen, seeds=list(config["seeds"]))
