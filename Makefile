@@ -23,4 +23,5 @@ test: setup  ## unit tests and end-to-end runs of the real Snakefile on tiny inp
 	$(BIN)/python -m pytest
 
 ui: setup  ## browse every run; bound to this machine only
+	@echo "Open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning (MLflow 3 opens on GenAI pages otherwise)"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

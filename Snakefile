@@ -17,7 +17,13 @@ include: "rules/common.smk"  # checks the config (config/schema.yaml, methods.ya
 
 
 check_assets(STUDY)
+check_remote_code(STUDY)
 note_skipped_pairs(STUDY)
+
+
+onstart:
+    lock_results_dir()
+    remove_stale_results(workflow.dag.needrun_jobs())
 
 
 include: "rules/data.smk"
@@ -25,9 +31,13 @@ include: "rules/teacher.smk"
 include: "rules/students.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/tracking.smk"
 
 
 rule all:
     input:
         summary_targets(),
+        run_infos(),  # a run whose outputs are gone (a rerun killed half-way) is retrained, never reported stale
+        run_metrics(),
+        teacher_metrics(),
     default_target: True

@@ -1,11 +1,16 @@
 # Helpers shared by the rules: the checked study, path builders, input functions, target lists.
 # Planning imports only the study layer (swa_study.study: no torch, transformers, datasets or evaluate).
+import fcntl
+import json
+import os
 import re
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
+from swa_study.io import remove_stale  # (standard library only)
 from swa_study.study.assets import AssetError, mirror_root, model_slug, resolve_model
 from swa_study.study.config import ConfigError, read_config_file
 from swa_study.study.plan import load_study
@@ -41,6 +46,50 @@ def check_assets(study):
             describe_source(study.tasks[task], root)
     except AssetError as error:
         fail(str(error))
+
+
+def check_remote_code(study):
+    """trust_remote_code runs code shipped with a checkpoint: refuse the switch when a local checkpoint ships none."""
+    if not config["models"]["trust_remote_code"]:
+        return
+    root = mirror_root(config["assets"]["mirror"])
+    for task in study.tasks:
+        for role in ("teacher", "student"):
+            folder = Path(resolve_model(study.model_name(role, task), root, study.model_key(role, task)))
+            if (folder / "config.json").is_file() and "auto_map" not in json.loads((folder / "config.json").read_text()):
+                fail(f"{CONFIG_NAME}: models.trust_remote_code: true, but {folder} ships no remote code (no auto_map "
+                     "in its config.json); set it to false")
+
+
+LOCK = {}  # the open lock file of this snakemake process, held until it exits
+
+
+def lock_results_dir():
+    """One snakemake process per results_dir. Snakemake locks only outputs under its working directory, so two
+    processes on one absolute results_dir would both train into it; the kernel drops this lock when we exit."""
+    path = Path(R) / ".snakemake-study.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        fail(f"{Path(R).resolve()}: results_dir is in use by another snakemake ({holder}); wait for it to finish "
+             "or stop it")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    handle.flush()
+    LOCK["handle"] = handle
+
+
+def remove_stale_results(jobs):
+    """Before any job starts, delete what the planned jobs will make stale (each rule's `stale` parameter: a
+    retrained run's scores, the study's tables), so that a study killed part-way never shows an old result for a
+    run that is gone or half-redone. The jobs delete the same again when they start (other executors)."""
+    for job in jobs:
+        remove_stale(getattr(job.params, "stale", None) or ())
 
 
 def note_skipped_pairs(study):
@@ -113,10 +162,38 @@ def teacher_dir(task):
     return f"{R}/teacher/{task}"
 
 
+TRACKING_INIT = f"{R}/tracking/init.json"
+
+
+def tracking_input():
+    """The prepared MLflow store, for jobs that log live: waited for, but its timestamp never triggers a rerun."""
+    return {"tracking": ancient(TRACKING_INIT)} if config["tracking"]["enabled"] else {}
+
+
+def tracking_groups():
+    """The parent runs to create before training: one per (task, method) of the study."""
+    return {f"{task}/{method}": {"task": task, "method": method} for task, method, _ in STUDY.runs()}
+
+
+def retry_token(path):
+    """A rule parameter that stays "complete" once the step's output says so, and otherwise changes with every
+    invocation: Snakemake reruns a step whose parameters changed, so an MLflow step that found the store
+    unreachable is retried by the next `snakemake` run instead of being considered done."""
+    try:
+        status = json.loads(Path(path).read_text()).get("status", "complete")
+    except (OSError, ValueError):  # not written yet: the step runs anyway
+        return "complete"
+    return "complete" if status == "complete" else f"retry-{time.time()}"
+
+
+def teacher_inputs(wildcards):
+    return {"data": data_dir(wildcards.task, "teacher"), **tracking_input()}
+
+
 def student_inputs(wildcards):
     """The student's data, plus the cached teacher logits and/or the trained teacher model when its method uses them."""
     needs = STUDY.teacher_inputs(wildcards.method, wildcards.task)
-    inputs = {"data": data_dir(wildcards.task, "student")}
+    inputs = {"data": data_dir(wildcards.task, "student"), **tracking_input()}
     if "logits" in needs:
         inputs["teacher_logits"] = f"{teacher_dir(wildcards.task)}/train_logits.npz"
     if "model" in needs:  # RAIL-KD, MATE-KD, word-level KD for generation: the teacher runs inside training
@@ -135,6 +212,21 @@ def method_hyperparameters(wildcards):
 
 def run_metrics():
     return [f"{run_dir(task, method, seed)}/metrics.json" for task, method, seed in STUDY.runs()]
+
+
+def run_infos():
+    """Every run's train_info.json: the tables depend on the training outputs too, so a run whose model is gone
+    (a rerun killed half-way) is retrained instead of its old score being reported."""
+    return [f"{run_dir(task, method, seed)}/train_info.json" for task, method, seed in STUDY.runs()]
+
+
+STUDY_TABLES = [f"{R}/tables", f"{R}/plots", f"{R}/mlflow_sync.json"]
+
+
+def stale_after_training(wildcards):
+    """What a run's retraining makes stale: its scores, and the study's tables and MLflow mirror built on them."""
+    run = run_dir(wildcards.task, wildcards.method, wildcards.seed)
+    return [f"{run}/metrics.json", f"{run}/predictions.tsv", *STUDY_TABLES]
 
 
 def teacher_metrics():

@@ -3,6 +3,7 @@ rule evaluate:
         model=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/model",
         info=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/train_info.json",
         data=student_data,
+        **tracking_input(),
     output:
         metrics=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/metrics.json",
         predictions=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/predictions.tsv",
@@ -10,6 +11,8 @@ rule evaluate:
         task=task_param,
         family_settings=family_settings,
         max_length=max_length,
+        stale=STUDY_TABLES,
+        tracking=config["tracking"],
     threads: 1
     conda:
         "../envs/study.yaml"

@@ -1,6 +1,7 @@
 rule aggregate:
     input:
         runs=run_metrics(),
+        infos=run_infos(),
         teachers=teacher_metrics(),
     output:
         summary_csv=f"{R}/tables/summary.csv",
@@ -19,22 +20,3 @@ rule aggregate:
         f"{R}/logs/aggregate.log",
     script:
         "../workflow_scripts/aggregate.py"
-
-
-rule mlflow_sync:
-    input:
-        runs=run_metrics(),
-        teachers=teacher_metrics(),
-        summary=f"{R}/tables/summary.csv",
-    output:
-        f"{R}/mlflow_sync.json",
-    params:
-        study=config["study"],
-        tracking=config["tracking"],
-        study_config=config,
-    conda:
-        "../envs/study.yaml"
-    log:
-        f"{R}/logs/mlflow_sync.log",
-    script:
-        "../workflow_scripts/sync_mlflow.py"

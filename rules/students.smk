@@ -12,6 +12,10 @@ rule train_student:
         mirror=config["assets"]["mirror"],
         trust_remote_code=config["models"]["trust_remote_code"],
         hp=method_hyperparameters,
+        checkpoints=config["checkpoints"],
+        stale=stale_after_training,
+        tracking=config["tracking"],
+        study=config["study"],
     threads: config["resources"]["train_threads"]
     resources:
         **train_resources(),

@@ -1,6 +1,6 @@
 rule train_teacher:
     input:
-        data=teacher_data,
+        unpack(teacher_inputs),
     output:
         model=directory(f"{R}/teacher/{{task}}/model"),
         train_log=f"{R}/teacher/{{task}}/train_log.jsonl",
@@ -14,6 +14,10 @@ rule train_teacher:
         seed=config["teacher"]["seed"],
         family_settings=family_settings,
         max_length=max_length,
+        checkpoints=config["checkpoints"],
+        stale=STUDY_TABLES,
+        tracking=config["tracking"],
+        study=config["study"],
     priority: 10  # the KD runs wait for it: start it before the runs that do not
     threads: config["resources"]["train_threads"]
     resources:

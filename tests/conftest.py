@@ -1,7 +1,12 @@
-import random
+import os
 
-import datasets
-import pytest
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the Hugging Face Hub, here or in CI
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+
+import random  # noqa: E402
+
+import datasets  # noqa: E402
+import pytest  # noqa: E402
 
 
 @pytest.fixture

@@ -66,11 +66,15 @@ def test_every_built_in_task_definition_is_valid():
         (lambda c: c["method_params"]["swa"].update(swa_schedule="cosine"), "config.yaml: method_params.swa.swa_schedule: 'cosine' is not one of ['constant', 'cyclic']"),
         (lambda c: c.update(seeds=[]), "config.yaml: seeds: [] should be non-empty"),
         (lambda c: c.update(seeds=[1, 1]), "config.yaml: seeds: [1, 1] has non-unique elements"),
-        (lambda c: c.update(results_dir=""), "config.yaml: results_dir: must name a folder"),
+        (lambda c: c.update(results_dir=""), "config.yaml: results_dir: '' does not name a folder of its own"),
+        (lambda c: c.update(results_dir="/"), "config.yaml: results_dir: '/' does not name a folder of its own"),
+        (lambda c: c["tracking"].update(uri="mlruns"), "config.yaml: tracking.uri: 'mlruns' has no scheme"),
+        (lambda c: c["tracking"].update(uri="ftp://host/x"), "config.yaml: tracking.uri: 'ftp://host/x' has scheme 'ftp'"),
         (lambda c: c.update(colour="blue"), "config.yaml: (top level): Additional properties are not allowed ('colour' was unexpected)"),
     ],
     ids=["wrong-type", "zero-batch", "unknown-method", "unknown-task", "negative-lr", "misspelt-key", "swa-start",
-         "swa-schedule", "no-seeds", "duplicate-seeds", "empty-results-dir", "unknown-top-level-key"],
+         "swa-schedule", "no-seeds", "duplicate-seeds", "empty-results-dir", "root-results-dir", "no-uri-scheme",
+         "unknown-uri-scheme", "unknown-top-level-key"],
 )
 def test_config_mistakes_are_one_line_naming_the_key(edit, expected):
     config = load("config.yaml")

@@ -45,15 +45,16 @@ def mlflow_runs(workdir):
 def test_every_run_and_table_is_written(study):
     workdir, _, result = study
     assert job_counts(result.stderr) == {"prepare_data": 4, "train_teacher": 2, "teacher_logits": 2,
-                                         "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "mlflow_sync": 1,
-                                         "all": 1}
+                                         "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "tracking_init": 1,
+                                         "mlflow_sync": 1, "all": 1}
     for task in TASKS:
         for method in METHODS:
             for seed in SEEDS:
                 run = workdir / "results" / "runs" / task / method / f"seed{seed}"
                 metrics = json.loads((run / "metrics.json").read_text())
-                assert metrics["main_metric"] in metrics["validation"]
-                assert metrics["compute"]["optimizer_steps"] == STEPS.get(method, 12)  # 48 rows / batch 8 x 2 epochs
+                assert metrics["main_metric"] in metrics["validation"] and "compute" not in metrics  # scores only
+                info = json.loads((run / "train_info.json").read_text())
+                assert info["compute"]["optimizer_steps"] == STEPS.get(method, 12)  # 48 rows / batch 8 x 2 epochs
                 assert (run / "model" / "model.safetensors").is_file()
                 predictions = pd.read_csv(run / "predictions.tsv", sep="\t")
                 assert set(predictions.split) == ({"validation", "test"} if task == "stsb" else {"validation"})
@@ -84,6 +85,15 @@ def test_mlflow_has_one_child_run_per_task_method_seed_under_a_parent(study):
         assert "learning_rate" in child.data.params and child.data.params["seed"] == child.data.tags["seed"]
         assert any(key.startswith("validation_") for key in child.data.metrics)
         assert "version.torch" in child.data.tags
+    experiment = client.get_experiment_by_name("tiny")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the runs
+    for child in children:  # live runs: real start/end times, the data they used, one attempt each
+        info = json.loads((workdir / "results" / "runs" / child.data.tags["task"] / child.data.tags["method"]
+                           / f"seed{child.data.tags['seed']}" / "train_info.json").read_text())
+        assert child.data.tags["attempt"] == info["attempt"]
+        assert child.info.end_time - child.info.start_time >= 1000 * info["compute"]["train_seconds"] * 0.9
+        contexts = {i.tags[0].value for i in child.inputs.dataset_inputs}
+        assert contexts == {"training", "selection", "evaluation"} | ({"test"} if child.data.tags["task"] == "stsb" else set())
     child = children[0]
     assert len(client.get_metric_history(child.info.run_id, "train_loss")) >= 3
     assert len(client.get_metric_history(child.info.run_id, "learning_rate")) >= 3
@@ -92,6 +102,40 @@ def test_mlflow_has_one_child_run_per_task_method_seed_under_a_parent(study):
     parent = next(iter(parents.values()))
     assert {"score_mean", "score_std"} <= set(parent.data.metrics)
     assert "study_config.yaml" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
+def test_the_mlflow_ui_shows_the_runs_their_durations_and_data_to_a_new_user(study):
+    """What a user sees in a browser: the runs table (not the GenAI traces page), real durations, the datasets."""
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from browser import page_text, wait_for_http
+
+    workdir, _, _ = study
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri",
+                               f"sqlite:///{workdir}/mlflow.db", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/")
+        experiment = MlflowClient(f"sqlite:///{workdir}/mlflow.db").get_experiment_by_name("tiny").experiment_id
+        # the link the pipeline prints (make ui, mlflow_sync.json): the experiment's runs in model-training mode
+        link = json.loads((workdir / "results" / "mlflow_sync.json").read_text())["ui_path"]
+        assert link == f"#/experiments/{experiment}?workflowType=machine_learning"
+        _, text = page_text(f"http://127.0.0.1:{port}/{link}")
+    finally:
+        subprocess.run(["kill", "--", f"-{server.pid}"], check=False)
+        server.wait()
+    assert "Run Name" in text and "Duration" in text and "No data available" not in text  # the runs table
+    for task in TASKS:
+        for method in METHODS:
+            assert f"{task}/{method}" in text  # every (task, method) parent row
+    assert not re.search(r"\b\d+ms\b", text), "a run lasting milliseconds: start/end times were not the real ones"
+    assert text.count("sst2-train") >= len(METHODS) and text.count("stsb-train") >= len(METHODS)  # Dataset column
 
 
 def test_second_invocation_runs_nothing(study):
@@ -129,6 +173,7 @@ def test_editing_one_methods_parameter_reruns_only_that_method(study):
     result = run_snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-2000:]
     assert job_counts(result.stderr) == {"train_student": 4, "evaluate": 4, "aggregate": 1, "mlflow_sync": 1, "all": 1}
+    assert json.loads((workdir / "results" / "mlflow_sync.json").read_text())["written"] == 4  # only the 4 kd runs
     assert untouched.stat().st_mtime_ns == stamps[0] and edited.stat().st_mtime_ns != stamps[1]
     _, runs = mlflow_runs(workdir)
     children = [r for r in runs if r.data.tags.get("kind") == "seed"]

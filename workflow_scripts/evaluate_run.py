@@ -2,19 +2,27 @@
 
 Inputs:  the trained model (for SWA: the averaged weights), the student-tokenised data, train_info.json.
 Params:  task (name and definition), the task family's settings (config `qa:` / `generation:`: span search, decoding) and data.max_length.
-Outputs: metrics.json (metrics per split, the main metric's name, compute spent) and predictions.tsv.
+Outputs: metrics.json (metrics per split and the main metric's name; byte-identical for the same config and seed)
+         and predictions.tsv.
 Run:     snakemake --cores all -R evaluate
 """
+import time
+from pathlib import Path
+
 from swa_study.data import load_prepared
 from swa_study.families import evaluate_task
-from swa_study.io import atomic_file, read_json, write_json
+from swa_study.io import atomic_file, read_json, remove_stale, write_json
 from swa_study.models import load_trained
 from swa_study.steps import set_threads, step_log
 from swa_study.study.tasks import task_from_param
+from swa_study.tracking.live import log_evaluation, tracking_context
+from swa_study.tracking.records import RUN_FILES, final_metrics
 
 
 def main(task_param: dict, model_dir: str, data_dir: str, train_info: str, threads: int,
-         output_metrics: str, output_predictions: str, family_settings: dict | None = None, max_length: int = 128) -> None:
+         output_metrics: str, output_predictions: str, family_settings: dict | None = None, max_length: int = 128,
+         stale=(), tracking=None, tracking_init=None) -> None:
+    remove_stale(stale)  # the study's tables: they will show this run's new scores
     set_threads(threads)
     task = task_from_param(task_param)
     info = read_json(train_info)
@@ -24,13 +32,18 @@ def main(task_param: dict, model_dir: str, data_dir: str, train_info: str, threa
         predictions.to_csv(staging, sep="\t", index=False)
     write_json(output_metrics, {
         "task": info["task"], "method": info["method"], "base_method": info.get("base_method", info["method"]),
-        "seed": info["seed"], "main_metric": task.main_metric,
-        **metrics, "compute": info["compute"],
-    })
+        "seed": info["seed"], "main_metric": task.main_metric, **metrics,
+    })  # scores only, so the same config and seed give a byte-identical file; what the run cost is in train_info
+    record = read_json(output_metrics)
+    folder = Path(output_metrics).parent
+    log_evaluation(tracking_context(tracking, tracking_init), f"{info['task']}/{info['method']}/seed{info['seed']}",
+                   info.get("attempt"), final_metrics(record, info["compute"], time.time()),
+                   [folder / name for name in RUN_FILES])
 
 
 if "snakemake" in globals():
     with step_log(snakemake.log[0]):
         main(snakemake.params.task, snakemake.input.model, snakemake.input.data, snakemake.input.info,
              snakemake.threads, snakemake.output.metrics, snakemake.output.predictions,
-             snakemake.params.family_settings, snakemake.params.max_length)
+             snakemake.params.family_settings, snakemake.params.max_length, snakemake.params.stale,
+             snakemake.params.tracking, snakemake.input.get("tracking"))

@@ -4,26 +4,36 @@ Inputs:  the task's data tokenised with the student's tokenizer; the cached teac
          trained teacher model for methods that run it during training (RAIL-KD, MATE-KD).
 Params:  task (name and definition), method (the built-in method; a variant's base), model, mirror, hp (the
          method's keys at their defaults, config `student`, `method_params.<method>`, a variant's overrides),
-         trust_remote_code.
+         trust_remote_code, checkpoints (config `checkpoints`), stale (this run's scores and the study's tables,
+         deleted when training starts: a failed rerun must not leave the old result on show), tracking, study.
+Live:    with tracking enabled, the run appears in MLflow as it trains (tracking/init.json: the prepared store).
 Outputs: model/ (safetensors; for SWA the averaged weights), train_log.jsonl (per-step loss and LR),
          train_info.json (resolved hyper-parameters, compute spent, method facts, versions).
+Resume:  with checkpoints.every_steps > 0, a resumable checkpoint every that many steps in checkpoints/ beside the
+         outputs; a rerun of a killed job continues from the newest intact one (same metrics as an uninterrupted
+         run). Removed once the outputs exist, unless checkpoints.keep.
 Run:     snakemake --cores all -R train_student     (all runs), or name one output file as the target.
 """
 import shutil
 from pathlib import Path
 
+from swa_study.checkpoints import attempt_id, claim_folder, files_digest
 from swa_study.data import attach_teacher_logits, load_prepared
-from swa_study.io import atomic_file, write_json
+from swa_study.io import atomic_file, read_json, remove_stale, write_json
 from swa_study.methods import build_method
 from swa_study.models import load_for_training, save_trained
 from swa_study.steps import environment_facts, set_threads, step_log
 from swa_study.study.assets import mirror_root, resolve_model
 from swa_study.study.tasks import task_from_param
+from swa_study.tracking.live import LiveRun, tracking_context
+from swa_study.tracking.records import flatten, version_tags
 from swa_study.training import TrainSettings, model_columns, training_arguments
 
 
 def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remote_code, data_dir, teacher_logits,
-         hp, threads, output_model, output_log, output_info, teacher_model=None) -> None:
+         hp, threads, output_model, output_log, output_info, teacher_model=None, checkpoints=None,
+         stale=(), tracking=None, tracking_init=None, study="") -> None:
+    remove_stale(stale)  # this run's old scores and the study's tables must not outlive its retraining
     set_threads(threads)
     task = task_from_param(task_param)
     method = build_method(method_name, task, hp)
@@ -37,17 +47,37 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
     model, tokenizer = load_for_training(student_path, task, seed, trust_remote_code)  # head per task family
     method.setup(tokenizer=tokenizer, seed=seed, student_path=student_path, teacher_path=teacher_model, mirror=mirror)
 
-    scratch = Path(output_model).parent / "trainer"
-    args = training_arguments(TrainSettings.from_params(hp, seed), scratch)
-    with atomic_file(output_log) as log_path:
-        compute = method.train(model, tokenizer, train.select_columns(model_columns(train, extra)), args, log_path,
-                               heldout_dataset=heldout.select_columns(model_columns(heldout)) if heldout else None)
-    shutil.rmtree(scratch, ignore_errors=True)
+    checkpoints = checkpoints or {"every_steps": 0, "keep": False}
+    teacher_inputs = [Path(p) for p in (teacher_logits, teacher_model) if p is not None]
+    fingerprint = {"model": model_name, "method": method_name, "hp": hp, "seed": seed,
+                   "data": read_json(Path(data_dir) / "info.json"), "teacher": files_digest(teacher_inputs)}
+    scratch = claim_folder(Path(output_model).parent / "checkpoints", fingerprint)  # kept across a kill
+    attempt = attempt_id(scratch)
+    data_info = read_json(Path(data_dir) / "info.json")
+    live = LiveRun(tracking_context(tracking, tracking_init), f"{task.name}/{run_name}/seed{seed}",
+                   f"{task.name}/{run_name}", attempt,
+                   params={"task": task.name, "method": run_name, "base_method": method_name, "seed": seed,
+                           "model": model_name, **flatten("", hp)},
+                   tags={"study": study, "task": task.name, "method": run_name, "seed": str(seed),
+                         "rule": "train_student", "kind": "seed", **version_tags(environment_facts())},
+                   data_info=data_info, task=task.name, method=method)
+    live.start()
+    args = training_arguments(TrainSettings.from_params(hp, seed), scratch, checkpoint_every=checkpoints["every_steps"])
+    try:
+        with atomic_file(output_log) as log_path:
+            compute = method.train(model, tokenizer, train.select_columns(model_columns(train, extra)), args,
+                                   log_path, job_callbacks=(live,),
+                                   heldout_dataset=heldout.select_columns(model_columns(heldout)) if heldout else None)
+    finally:
+        live.close()
     save_trained(model, tokenizer, output_model)
     write_json(output_info, {
         "task": task.name, "method": run_name, "base_method": method_name, "seed": seed, "model": model_name,
-        "hyperparameters": hp, "compute": compute, "environment": environment_facts(),
+        "hyperparameters": hp, "compute": compute, "attempt": attempt, "data": data_info,
+        "environment": environment_facts(),
     })
+    if not checkpoints["keep"]:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if "snakemake" in globals():
@@ -68,4 +98,9 @@ if "snakemake" in globals():
             output_log=snakemake.output.train_log,
             output_info=snakemake.output.info,
             teacher_model=snakemake.input.get("teacher_model"),
+            checkpoints=snakemake.params.checkpoints,
+            stale=snakemake.params.stale,
+            tracking=snakemake.params.tracking,
+            tracking_init=snakemake.input.get("tracking"),
+            study=snakemake.params.study,
         )

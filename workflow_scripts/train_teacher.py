@@ -7,26 +7,32 @@ Params:  task (name and definition), model, mirror, hp (config `teacher`), seed,
          the tables report); QA and generation keep the last epoch (span search and decoding per epoch would cost
          more than the teacher's training here). Dev is scored once, at the end.
 Outputs: model/ (safetensors), train_log.jsonl (per-step loss and LR, per-epoch dev metrics), metrics.json.
-Resume:  an interrupted run resumes from its last epoch checkpoint (checkpoints/, kept only until success).
+Resume:  an interrupted run resumes from its newest intact checkpoint (checkpoints/: every epoch when it selects on
+         held-out rows, else every checkpoints.every_steps steps), removed on success unless checkpoints.keep.
 Run:     snakemake --cores all -R train_teacher
 """
 import shutil
 from pathlib import Path
 
+from swa_study.checkpoints import attempt_id, claim_folder, latest_checkpoint
 from swa_study.data import load_prepared
 from swa_study.families import evaluate_task
-from swa_study.io import atomic_file, read_json, write_json
+from swa_study.io import atomic_file, read_json, remove_stale, write_json
 from swa_study.methods import build_method
 from swa_study.metrics import compute_task_metrics, predictions_from_logits
 from swa_study.models import load_for_training, save_trained
 from swa_study.steps import environment_facts, set_threads, step_log
 from swa_study.study.assets import mirror_root, resolve_model
 from swa_study.study.tasks import task_from_param
+from swa_study.tracking.live import LiveRun, tracking_context
+from swa_study.tracking.records import flatten, version_tags
 from swa_study.training import TrainSettings, model_columns, train_model, training_arguments
 
 
 def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, threads,
-         output_model, output_log, output_metrics, family_settings=None, max_length=128) -> None:
+         output_model, output_log, output_metrics, family_settings=None, max_length=128, checkpoints=None,
+         stale=(), tracking=None, tracking_init=None, study="") -> None:
+    remove_stale(stale)  # the study's tables: every KD row will change
     set_threads(threads)
     task = task_from_param(task_param)
     splits = load_prepared(data_dir)
@@ -34,38 +40,46 @@ def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, 
     settings = TrainSettings.from_params(hp, seed)
 
     # Checkpoints let an interrupted teacher resume; a changed config must not resume from a stale one.
-    checkpoints = Path(output_model).parent / "checkpoints"
+    checkpoints = checkpoints or {"every_steps": 0, "keep": False}
     fingerprint = {"model": model_name, "hp": hp, "seed": seed, "data": read_json(Path(data_dir) / "info.json")}
-    stale = (checkpoints / "fingerprint.json").is_file() and read_json(checkpoints / "fingerprint.json") != fingerprint
-    if stale or not any(checkpoints.glob("checkpoint-*")):
-        shutil.rmtree(checkpoints, ignore_errors=True)
-    resume = any(checkpoints.glob("checkpoint-*"))
-    write_json(checkpoints / "fingerprint.json", fingerprint)
-
+    scratch = claim_folder(Path(output_model).parent / "checkpoints", fingerprint)
     heldout = splits.get("heldout")  # classification only; None when data.heldout_size is 0
-    args = training_arguments(
-        settings, checkpoints, save_strategy="epoch", save_total_limit=1,
-        **(dict(eval_strategy="epoch", load_best_model_at_end=True, metric_for_best_model=task.main_metric,
-                greater_is_better=True) if heldout else {}),
-    )
+    select = dict(eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
+                  metric_for_best_model=task.main_metric, greater_is_better=True)  # epoch checkpoints: resumable too
+    args = training_arguments(settings, scratch, checkpoint_every=checkpoints["every_steps"],
+                              **(select if heldout else {}))
 
     def heldout_metrics(prediction) -> dict[str, float]:
         return compute_task_metrics(task, predictions_from_logits(task, prediction.predictions), prediction.label_ids)
 
-    with atomic_file(output_log) as log_path:
-        compute = train_model(
-            model, tokenizer, build_method("finetune", task, hp),
-            splits["train"].select_columns(model_columns(splits["train"])), args, log_path,
-            eval_dataset=heldout.select_columns(model_columns(heldout)) if heldout else None,
-            compute_metrics=heldout_metrics if heldout else None, resume=resume,
-        )
+    attempt = attempt_id(scratch)
+    data_info = read_json(Path(data_dir) / "info.json")
+    live = LiveRun(tracking_context(tracking, tracking_init), f"teacher/{task.name}", None, attempt,
+                   params={"task": task.name, "model": model_name, "seed": seed, **flatten("", hp)},
+                   tags={"study": study, "task": task.name, "method": "teacher", "rule": "train_teacher",
+                         "kind": "teacher", **version_tags(environment_facts())},
+                   data_info=data_info, task=task.name)
+    live.start()
+    try:
+        with atomic_file(output_log) as log_path:
+            compute = train_model(
+                model, tokenizer, build_method("finetune", task, hp),
+                splits["train"].select_columns(model_columns(splits["train"])), args, log_path,
+                eval_dataset=heldout.select_columns(model_columns(heldout)) if heldout else None,
+                compute_metrics=heldout_metrics if heldout else None, resume_from=latest_checkpoint(scratch),
+                extra_callbacks=(live,),
+            )
+    finally:
+        live.close()
     metrics, _ = evaluate_task(model, tokenizer, task, splits, family_settings or {}, max_length)
     save_trained(model, tokenizer, output_model)
     write_json(output_metrics, {
         "task": task.name, "method": "teacher", "seed": seed, "model": model_name, "main_metric": task.main_metric,
-        **metrics, "compute": compute, "hyperparameters": hp, "environment": environment_facts(),
+        **metrics, "compute": compute, "hyperparameters": hp, "attempt": attempt, "data": data_info,
+        "environment": environment_facts(),
     })
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    if not checkpoints["keep"]:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if "snakemake" in globals():
@@ -84,4 +98,9 @@ if "snakemake" in globals():
             output_metrics=snakemake.output.metrics,
             family_settings=snakemake.params.family_settings,
             max_length=snakemake.params.max_length,
+            checkpoints=snakemake.params.checkpoints,
+            stale=snakemake.params.stale,
+            tracking=snakemake.params.tracking,
+            tracking_init=snakemake.input.get("tracking"),
+            study=snakemake.params.study,
         )

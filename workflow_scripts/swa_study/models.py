@@ -38,8 +38,24 @@ def load_for_training(name_or_path: str, task: TaskSpec, seed: int, trust_remote
     return model, tokenizer
 
 
+class ModelFileError(ValueError):
+    """A saved model cannot be read; the message names its folder and tells how to rebuild it."""
+
+
 def load_trained(folder: str | Path):
-    """A model saved by `save_trained` (safetensors only) and its tokenizer; the saved config says which kind."""
+    """A model saved by `save_trained` (safetensors only) and its tokenizer; the saved config says which kind.
+
+    A damaged folder (truncated weights, a broken config) is one line naming it, not a deserializer's traceback.
+    """
+    try:
+        return _load_trained(folder)
+    except (OSError, ValueError, RuntimeError, KeyError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise ModelFileError(f"{folder}: cannot load the saved model ({reason}); rerun the rule that wrote it "
+                             "(snakemake -R <rule>, or delete the folder)") from None
+
+
+def _load_trained(folder: str | Path):
     config = AutoConfig.from_pretrained(str(folder))
     if getattr(config, "is_encoder_decoder", False):
         from .generation.models import build_seq2seq

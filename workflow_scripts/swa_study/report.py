@@ -16,10 +16,16 @@ from .io import read_json
 
 
 def load_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """One row per run: task, method, seed, `score` (the task's main dev metric), every metric, compute."""
+    """One row per run: task, method, seed, `score` (the task's main dev metric), every metric, compute.
+
+    What a student run cost is in its train_info.json beside metrics.json; a teacher's metrics.json holds it.
+    """
     rows = []
     for path in paths:
         record = read_json(path)
+        info = Path(path).with_name("train_info.json")
+        if "compute" not in record and info.is_file():
+            record["compute"] = read_json(info).get("compute", {})
         row = {"task": record["task"], "method": record["method"], "seed": record["seed"],
                "main_metric": record["main_metric"], "score": record["validation"][record["main_metric"]]}
         for split in ("validation", "test"):

@@ -33,8 +33,16 @@ def step_log(log_path: str | os.PathLike | None) -> Iterator[None]:
             yield
         except Exception as error:
             traceback.print_exc()  # the whole story goes to the log ...
-            print(f"error: {error}", file=console)  # ... and the one-line reason to the console
+            print(f"error: {one_line(error)}", file=console)  # ... and the one-line reason to the console
             raise SystemExit(1) from None
+
+
+def one_line(error: BaseException) -> str:
+    """The reason for a failure in one line, naming the file when the operating system says which one."""
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.filename}: {error.strerror or error}"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def set_threads(threads: int) -> None:

@@ -8,6 +8,7 @@ to the tracking store (parallel jobs cannot race on it).
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
+from .checkpoints import LOG_COPY, MethodCheckpoints, restore_method_state
 from .losses import IGNORE_INDEX, MODEL_INPUTS, forward_logits
 
 if TYPE_CHECKING:  # the methods build on this module, never the other way round
@@ -72,24 +74,30 @@ class PadCollator:
         return batch
 
 
+def log_record(state, logs: dict[str, Any] | None) -> dict[str, Any]:
+    """One Trainer log event as the training log stores it: step, epoch, wall-clock time, values (`eval_` keys
+    renamed `heldout_`: the Trainer only ever evaluates the held-out slice of the training split here)."""
+    values = {("heldout_" + k.removeprefix("eval_") if k.startswith("eval_") else k): v for k, v in (logs or {}).items()}
+    return {"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 3), **values}
+
+
 class JsonlLogger(TrainerCallback):
     """Appends every Trainer log record (loss, learning_rate, grad_norm, held-out metrics) to a file, with its step
     and the wall-clock time it was measured (seconds since the epoch), which MLflow's time axis shows.
 
-    The Trainer only ever evaluates on the held-out slice of the training split here, so its `eval_` keys are
-    written as `heldout_`, never to be confused with the dev scores the tables report.
+    `eval_` keys are written as `heldout_` (see `log_record`), never to be confused with the dev scores the tables
+    report.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, keep_records: bool = False):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text("")
+        if not keep_records:  # a resumed run continues the log its checkpoint saved
+            self.path.write_text("")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        logs = {("heldout_" + k.removeprefix("eval_") if k.startswith("eval_") else k): v for k, v in (logs or {}).items()}
-        record = {"step": state.global_step, "epoch": state.epoch, "time": round(time.time(), 3), **logs}
         with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(json.dumps(log_record(state, logs)) + "\n")
 
 
 class MethodTrainer(Trainer):
@@ -116,8 +124,27 @@ class MethodTrainer(Trainer):
         return loss
 
 
-def training_arguments(settings: TrainSettings, output_dir: Path, **overrides: Any) -> TrainingArguments:
-    """TrainingArguments for a CPU laptop or a GPU node alike; nothing is reported to trackers from inside training."""
+def mean_logged_loss(log_path: Path) -> float:
+    """The mean training loss over all steps, from the log's windows (each logged loss is its window's mean).
+
+    Unlike the Trainer's own figure it covers the steps before a resume too.
+    """
+    previous, total, steps = 0, 0.0, 0
+    for record in map(json.loads, log_path.read_text().splitlines()):
+        if "loss" in record and record["step"] > previous:
+            total += float(record["loss"]) * (record["step"] - previous)
+            steps += record["step"] - previous
+            previous = record["step"]
+    return total / steps if steps else float("nan")
+
+
+def training_arguments(settings: TrainSettings, output_dir: Path, checkpoint_every: int = 0,
+                       **overrides: Any) -> TrainingArguments:
+    """TrainingArguments for a CPU laptop or a GPU node alike; nothing is reported to trackers from inside training.
+
+    `checkpoint_every` > 0 saves a resumable checkpoint into `output_dir` every that many optimizer steps (the two
+    newest are kept, so one always survives a kill during the next save).
+    """
     options: dict[str, Any] = dict(
         output_dir=str(output_dir),
         num_train_epochs=settings.epochs,
@@ -132,7 +159,9 @@ def training_arguments(settings: TrainSettings, output_dir: Path, **overrides: A
         seed=settings.seed,
         data_seed=settings.seed,
         optim="adamw_torch_fused",  # fused AdamW: 5x faster optimizer step on CPU than the loop version
-        save_strategy="no",
+        save_strategy="steps" if checkpoint_every > 0 else "no",
+        save_steps=max(1, checkpoint_every),
+        save_total_limit=2,
         eval_strategy="no",
         report_to="none",
         remove_unused_columns=False,  # keeps cached teacher logits; datasets carry only the columns we need
@@ -153,9 +182,21 @@ def train_model(
     log_path: str | Path,
     eval_dataset=None,
     compute_metrics: Callable | None = None,
-    resume: bool = False,
+    resume_from: Path | None = None,
+    extra_callbacks: tuple = (),
 ) -> dict[str, Any]:
-    """Train in place; return what the run cost (wall time, optimizer steps) and what the method reports."""
+    """Train in place; return what the run cost (wall time, optimizer steps) and what the method reports.
+
+    With `resume_from` (a checkpoint written by this set-up) training continues from there: the Trainer restores
+    weights, optimizer, scheduler, RNG states and data position, the method its own state, the log its records.
+    """
+    elapsed_before = 0.0
+    if resume_from is not None:
+        elapsed_before = restore_method_state(method, model, resume_from)
+        if (resume_from / LOG_COPY).is_file():
+            shutil.copyfile(resume_from / LOG_COPY, log_path)
+    logger = JsonlLogger(log_path, keep_records=resume_from is not None)
+    checkpoints = MethodCheckpoints(method, Path(log_path), elapsed_before)
     trainer = MethodTrainer(
         model=model,
         args=args,
@@ -164,16 +205,17 @@ def train_model(
         data_collator=PadCollator(tokenizer),
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
-        callbacks=[JsonlLogger(log_path), *method.callbacks()],
+        callbacks=[logger, checkpoints, *method.callbacks(), *extra_callbacks],
         method=method,
     )
-    started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=True if resume else None)
+    output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     facts = method.finish(trainer.model)
     return {
-        "train_seconds": time.perf_counter() - started,
+        "train_seconds": checkpoints.elapsed(),
+        "finished_at": round(time.time(), 3),
+        "resumed_from_step": int(resume_from.name.split("-")[-1]) if resume_from is not None else None,
         "optimizer_steps": int(output.global_step),
-        "train_loss": float(output.training_loss),
+        "train_loss": mean_logged_loss(Path(log_path)),
         "train_examples": len(train_dataset),
         **facts,
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
 
+from ..checkpoints import latest_checkpoint, load_stage, save_stage
 from ..losses import forward_logits, supervised_loss
 from ..metrics import compute_task_metrics, predictions_from_logits
 from ..training import train_model
@@ -89,7 +91,7 @@ class AnnealingKD(TrainingMethod):
                                     prediction.label_ids)
 
     def train(self, model: torch.nn.Module, tokenizer, train_dataset, args, log_path: str | Path,
-              heldout_dataset=None) -> dict[str, Any]:
+              heldout_dataset=None, job_callbacks: tuple = ()) -> dict[str, Any]:
         """Phase 1 with per-epoch held-out scoring and best-checkpoint restore, then phase 2; facts per phase and
         summed. The checkpoint is chosen on held-out training rows, never on the dev split the tables report."""
         if heldout_dataset is None or len(heldout_dataset) == 0:
@@ -103,11 +105,18 @@ class AnnealingKD(TrainingMethod):
             metric_for_best_model=self.task.main_metric, greater_is_better=True,
         )
         self.phase = 1
-        first = train_model(model, tokenizer, self, train_dataset, phase1_args, scratch / "phase1.jsonl",
-                            eval_dataset=heldout_dataset, compute_metrics=self.heldout_metrics)
+        first = load_stage(scratch / "phase1-done", model)  # a rerun after a kill skips a finished phase 1
+        if first is None:  # (resuming from its last epoch checkpoint if it was cut short)
+            first = train_model(model, tokenizer, self, train_dataset, phase1_args, scratch / "phase1.jsonl",
+                                eval_dataset=heldout_dataset, compute_metrics=self.heldout_metrics,
+                                resume_from=latest_checkpoint(scratch / "phase1"), extra_callbacks=job_callbacks)
+            save_stage(scratch / "phase1-done", model, first, [scratch / "phase1.jsonl"])
+        shutil.copyfile(scratch / "phase1-done" / "phase1.jsonl", scratch / "phase1.jsonl")
         self.phase = 2  # `model` now holds the best phase-1 weights (load_best_model_at_end)
+        self.step_offset = first["optimizer_steps"]  # phase 2 continues the run's step count
         phase2_args = dataclasses.replace(args, output_dir=str(scratch / "phase2"), num_train_epochs=epochs[1])
-        second = train_model(model, tokenizer, self, train_dataset, phase2_args, scratch / "phase2.jsonl")
+        second = train_model(model, tokenizer, self, train_dataset, phase2_args, scratch / "phase2.jsonl",
+                             resume_from=latest_checkpoint(scratch / "phase2"), extra_callbacks=job_callbacks)
 
         phases = [(scratch / "phase1.jsonl", {**first, "epochs": epochs[0]}),
                   (scratch / "phase2.jsonl", {**second, "epochs": epochs[1]})]

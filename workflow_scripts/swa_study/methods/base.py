@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import torch
 from transformers import TrainerCallback
 
+from ..checkpoints import latest_checkpoint
 from ..losses import forward_logits, supervised_loss
 from ..models import load_trained
 from ..schedules import warmup_linear_decay
@@ -76,6 +77,7 @@ class TrainingMethod:
         self.steps_per_epoch = 0
         self.warmup_steps = 0
         self.teacher: torch.nn.Module | None = None
+        self.step_offset = 0  # steps of earlier phases, for callbacks that number steps across phases
 
     def setup(self, *, tokenizer, seed: int, student_path: str, teacher_path: str | None = None,
               mirror: str | None = None) -> None:
@@ -89,13 +91,23 @@ class TrainingMethod:
         return self.teacher
 
     def train(self, model: torch.nn.Module, tokenizer, train_dataset, args, log_path: str | Path,
-              heldout_dataset=None) -> dict[str, Any]:
+              heldout_dataset=None, job_callbacks: tuple = ()) -> dict[str, Any]:
         """Train in place with one run of the shared Trainer set-up and return its compute facts.
 
+        `args.output_dir` holds the run's checkpoints: training resumes from the newest trustworthy one.
         `heldout_dataset` (the held-out slice of the training split) is offered to every method; single-phase ones
         ignore it. Annealing-KD picks its phase-1 checkpoint on it. The reported dev split never reaches training.
+        `job_callbacks` are the job's own Trainer callbacks (live MLflow logging), added to every Trainer run.
         """
-        return train_model(model, tokenizer, self, train_dataset, args, log_path)
+        return train_model(model, tokenizer, self, train_dataset, args, log_path,
+                           resume_from=latest_checkpoint(args.output_dir), extra_callbacks=job_callbacks)
+
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The method's own state beyond the Trainer's (tensors, and JSON-able facts), saved with each checkpoint."""
+        return {}, {}
+
+    def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        """Restore what `state_dict` saved, before training resumes from that checkpoint."""
 
     def start(self, total_steps: int, steps_per_epoch: int) -> None:
         self.total_steps = total_steps

@@ -184,7 +184,7 @@ class MateKD(TrainingMethod):
         return self.student_loss(model, batch, self.draw(batch))
 
     def train(self, model: torch.nn.Module, tokenizer, train_dataset, args, log_path: str | Path,
-              heldout_dataset=None) -> dict[str, Any]:
+              heldout_dataset=None, job_callbacks: tuple = ()) -> dict[str, Any]:
         """The generator's own shuffled stream of training batches, then the one Trainer run of the base class."""
         vocab = self.generator.get_output_embeddings().weight.shape[0]
         sizes = {model.get_input_embeddings().num_embeddings, self.teacher.get_input_embeddings().num_embeddings}
@@ -197,10 +197,36 @@ class MateKD(TrainingMethod):
             train_dataset, batch_size=args.per_device_train_batch_size, shuffle=True,
             generator=torch.Generator().manual_seed(args.seed + 1), collate_fn=PadCollator(tokenizer))
         self.batches = itertools.chain.from_iterable(itertools.repeat(loader))
-        return super().train(model, tokenizer, train_dataset, args, log_path, heldout_dataset)
+        return super().train(model, tokenizer, train_dataset, args, log_path, heldout_dataset, job_callbacks)
 
     def callbacks(self) -> list[TrainerCallback]:
         return [GeneratorRounds(self)]
+
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The generator, its Adam state, its random stream and how far its batch stream has gone."""
+        tensors = {f"generator.{k}": v.clone() for k, v in self.generator.state_dict().items()}
+        optimizer = self.optimizer.state_dict()
+        for index, values in optimizer["state"].items():
+            tensors.update({f"adam.{index}.{k}": torch.as_tensor(v).clone() for k, v in values.items()})
+        tensors["rng"] = self.rng.get_state()
+        meta = {"generator_steps": self.generator_steps, "generator_rounds": self.generator_rounds,
+                "generator_seconds": self.generator_seconds, "adam_param_groups": optimizer["param_groups"]}
+        return tensors, meta
+
+    def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.generator.load_state_dict({k.removeprefix("generator."): v for k, v in tensors.items()
+                                        if k.startswith("generator.")})
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, value in tensors.items():
+            if key.startswith("adam."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["adam_param_groups"]})
+        self.rng.set_state(tensors["rng"])
+        self.generator_steps, self.generator_rounds = meta["generator_steps"], meta["generator_rounds"]
+        self.generator_seconds = meta["generator_seconds"]
+        for _ in range(self.generator_steps):  # the generator's batch stream continues where it stopped
+            next(self.batches)
 
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
         return {"generator_steps": self.generator_steps, "generator_rounds": self.generator_rounds,

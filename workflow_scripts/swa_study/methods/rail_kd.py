@@ -101,7 +101,7 @@ class RailKD(TrainingMethod):
         return self.layers_per_epoch[epoch]
 
     def train(self, model: torch.nn.Module, tokenizer, train_dataset, args, log_path: str | Path,
-              heldout_dataset=None) -> dict[str, Any]:
+              heldout_dataset=None, job_callbacks: tuple = ()) -> dict[str, Any]:
         """Attach the projection heads (seeded) for the one Trainer run, and always detach them afterwards."""
         self.seed, self.student_layers = args.seed, model.config.num_hidden_layers
         self.require_teacher().to(next(model.parameters()).device)
@@ -111,7 +111,7 @@ class RailKD(TrainingMethod):
                                     int(self.params["projection_dim"]), bool(self.params["concatenate"]))
         model.add_module(HEADS, heads)  # before the Trainer exists, so its optimizer includes the heads
         try:
-            return super().train(model, tokenizer, train_dataset, args, log_path, heldout_dataset)
+            return super().train(model, tokenizer, train_dataset, args, log_path, heldout_dataset, job_callbacks)
         finally:
             delattr(model, HEADS)  # the saved student is a plain classifier
 
@@ -135,6 +135,14 @@ class RailKD(TrainingMethod):
 
     def callbacks(self) -> list[TrainerCallback]:
         return [self.epochs]
+
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The layer draws so far (the projection heads are part of the model while training, so the Trainer's
+        checkpoint holds them)."""
+        return {}, {"rail_layers_per_epoch": {str(e): layers for e, layers in self.layers_per_epoch.items()}}
+
+    def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.layers_per_epoch = {int(e): layers for e, layers in meta.get("rail_layers_per_epoch", {}).items()}
 
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
         return {

@@ -111,6 +111,19 @@ class StochasticWeightAveraging(TrainingMethod):
     def callbacks(self) -> list[TrainerCallback]:
         return [self.collector]
 
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The running average (its weights and count) and the steps it holds, for a resumable checkpoint."""
+        averaged = self.collector.averaged
+        tensors = {f"swa.{k}": v.clone() for k, v in averaged.state_dict().items()} if averaged is not None else {}
+        return tensors, {"swa_collected_steps": list(self.collector.collected_steps)}
+
+    def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.collector.collected_steps = list(meta.get("swa_collected_steps", []))
+        averaged = {k.removeprefix("swa."): v for k, v in tensors.items() if k.startswith("swa.")}
+        if averaged:
+            self.collector.averaged = AveragedModel(model)
+            self.collector.averaged.load_state_dict(averaged)
+
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
         averaged = self.collector.averaged
         if averaged is None:  # training ended before the averaging phase: nothing to average

@@ -8,6 +8,7 @@ so a typo costs one line to read, not a traceback. Defaults are filled in place,
 from __future__ import annotations
 
 import copy
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,31 @@ def task_definitions(config: dict[str, Any], builtin_file: Path, config_name: st
         if not NAME.match(str(name)):
             raise ConfigError(f"{prefix}: the name must be letters, digits and _ . + - (it names folders and runs)")
     return builtins, own
+
+
+TRACKING_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+
+
+def check_tracking_uri(uri: str, config_name: str) -> None:
+    """The form of tracking.uri, checked at start-up (whether a server answers is checked when first used)."""
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower() if "://" in uri else ""
+    if scheme not in TRACKING_SCHEMES:
+        shown = f"scheme {scheme!r}" if scheme else "no scheme"
+        raise ConfigError(f"{config_name}: tracking.uri: {uri!r} has {shown}; use sqlite:///mlflow.db, "
+                          "http(s)://host:port of a tracking server, or a database URI (postgresql://...); "
+                          "MLflow 3 no longer reads a plain folder (./mlruns)")
+    if scheme == "sqlite" and not uri.startswith("sqlite:///"):
+        raise ConfigError(f"{config_name}: tracking.uri: {uri!r}: an SQLite URI is sqlite:///<path of the file>")
+
+
+def check_results_dir(results_dir: str, config_name: str) -> None:
+    """results_dir must name a folder that can be created and written (without creating anything yet)."""
+    text = str(results_dir).strip()
+    if not text or text.strip("/") == "":
+        raise ConfigError(f"{config_name}: results_dir: {results_dir!r} does not name a folder of its own")
+    path = Path(text).expanduser().absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"{config_name}: results_dir: {text!r} cannot be a folder: {str(existing)!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{config_name}: results_dir: {str(existing)!r} is not writable")

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, check_variants, study_schema, task_definitions, validate_config
+from .config import (ConfigError, check_results_dir, check_tracking_uri, check_variants, study_schema,
+                     task_definitions, validate_config)
 from .methods import MethodSpec, load_methods
 from .tasks import TaskDefinitionError, TaskSpec, task_from_definition
 
@@ -111,8 +112,9 @@ def load_study(config: dict[str, Any], config_name: str, config_dir: str | Path)
     methods = load_methods(config_dir / "methods.yaml")
     schema = study_schema(config_dir / "schema.yaml", methods)
     validate_config(config, schema, config_name)
-    if not str(config["results_dir"]).strip():
-        raise ConfigError(f"{config_name}: results_dir: must name a folder (it is empty)")
+    check_results_dir(config["results_dir"], config_name)
+    if config["tracking"]["enabled"]:
+        check_tracking_uri(config["tracking"]["uri"], config_name)
     variants = check_variants(config, methods, schema, config_name)
     chosen = {}
     for i, name in enumerate(config["methods"]):

@@ -1,0 +1,35 @@
+rule tracking_init:
+    output:
+        TRACKING_INIT,
+    params:
+        study=config["study"],
+        tracking=config["tracking"],
+        groups=tracking_groups(),
+        retry=lambda wildcards: retry_token(TRACKING_INIT),
+    conda:
+        "../envs/study.yaml"
+    log:
+        f"{R}/logs/tracking_init.log",
+    script:
+        "../workflow_scripts/init_tracking.py"
+
+
+rule mlflow_sync:
+    input:
+        runs=run_metrics(),
+        infos=run_infos(),
+        teachers=teacher_metrics(),
+        summary=f"{R}/tables/summary.csv",
+    output:
+        f"{R}/mlflow_sync.json",
+    params:
+        study=config["study"],
+        tracking=config["tracking"],
+        study_config=config,
+        retry=lambda wildcards: retry_token(f"{R}/mlflow_sync.json"),
+    conda:
+        "../envs/study.yaml"
+    log:
+        f"{R}/logs/mlflow_sync.log",
+    script:
+        "../workflow_scripts/sync_mlflow.py"

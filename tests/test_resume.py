@@ -1,0 +1,115 @@
+"""Resumable training, method by method: a run cut short after a checkpoint and resumed in a fresh process state
+ends with exactly the weights of a run never interrupted; a damaged checkpoint is skipped with one warning line.
+
+The interruption here is an exception raised inside the Trainer (the same files survive as after a kill); the
+end-to-end test in test_reliability.py kills a real `snakemake` with SIGKILL.
+"""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from swa_study.checkpoints import MARKER, claim_folder, latest_checkpoint
+from swa_study.data import attach_teacher_logits
+from swa_study.methods import build_method
+from swa_study.models import load_for_training
+from swa_study.study.tasks import builtin_task
+from swa_study.training import TrainSettings, model_columns, training_arguments
+from tiny_study import build_model
+
+SST2 = builtin_task("sst2")
+HP = {"epochs": 3, "learning_rate": 1e-3, "batch_size": 4, "logging_steps": 1, "swa_start": 0.3,
+      "swa_every_steps": 2, "phase1_epochs": 2, "phase2_epochs": 1, "tau_max": 2, "projection_dim": 8,
+      "generator_steps": 1, "student_steps": 4}
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptAt(TrainerCallback):
+    """Stops training (as a kill would) when step `step` ends, before anything is saved for it."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Interrupt
+
+
+@pytest.fixture
+def setting(tiny_classifier, tmp_path):
+    _, tokenizer, rows = tiny_classifier
+    rows = rows.add_column("idx", list(range(len(rows))))
+    logits = np.random.default_rng(0).normal(size=(len(rows), 2)).astype(np.float32) * 3
+    np.savez(tmp_path / "logits.npz", idx=np.asarray(rows["idx"]), logits=logits, token_digest="")
+    data = attach_teacher_logits(rows, tmp_path / "logits.npz", same_tokens=False)
+    build_model(tmp_path / "models" / "teacher", layers=2, seed=5)
+    return tokenizer, data.select_columns(model_columns(data, ("teacher_logits",))), tmp_path
+
+
+def fresh_run(name, setting, folder, interrupt_at=None):
+    """One training job as a new process would start it: new model, new method, resume from what `folder` holds."""
+    tokenizer, data, tmp_path = setting
+    model, tokenizer = load_for_training(str(tmp_path / "models" / "tiny"), SST2, seed=7)
+    method = build_method(name, SST2, HP)
+    method.setup(tokenizer=tokenizer, seed=7, student_path=str(tmp_path / "models" / "tiny"),
+                 teacher_path=str(tmp_path / "models" / "teacher") if name in ("rail_kd", "mate_kd") else None)
+    if interrupt_at is not None:
+        callbacks = method.callbacks
+        method.callbacks = lambda: [*callbacks(), InterruptAt(interrupt_at)]
+    claim_folder(folder, {"run": name})
+    args = training_arguments(TrainSettings.from_params(HP, seed=7), folder, checkpoint_every=3)
+    heldout = data.select(range(8)).remove_columns(["teacher_logits"])
+    facts = method.train(model, tokenizer, data, args, folder / "log.jsonl", heldout_dataset=heldout)
+    records = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    # every record but the time it was written and the Trainer's end-of-run summary (its runtime, its own loss mean)
+    timing = ("time", "heldout_runtime", "heldout_samples_per_second", "heldout_steps_per_second")
+    return model, facts, [{k: v for k, v in r.items() if k not in timing} for r in records if "train_runtime" not in r]
+
+
+@pytest.mark.parametrize("name", ["finetune", "swa", "kd", "swa_kd", "rail_kd", "mate_kd", "annealing_kd"])
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(name, setting):
+    tmp_path = setting[2]
+    straight, straight_facts, straight_log = fresh_run(name, setting, tmp_path / "straight")
+    with pytest.raises(Interrupt):
+        fresh_run(name, setting, tmp_path / "killed", interrupt_at=8)  # checkpoints at 3 and 6 survive
+    resumed, facts, log = fresh_run(name, setting, tmp_path / "killed")
+    if name != "annealing_kd":  # (its phase 1 checkpoints at epoch ends: 6 steps here, so also from step 6)
+        assert facts["resumed_from_step"] == 6
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    assert log == straight_log
+    assert facts["optimizer_steps"] == straight_facts["optimizer_steps"]
+    assert facts["train_loss"] == pytest.approx(straight_facts["train_loss"])
+    for key in ("swa_collected_steps", "generator_steps", "rail_layers_per_epoch", "phase1_best_epoch"):
+        assert facts.get(key) == straight_facts.get(key)
+
+
+def test_a_damaged_checkpoint_is_skipped_with_one_warning(setting, capsys):
+    tmp_path = setting[2]
+    with pytest.raises(Interrupt):
+        fresh_run("swa", setting, tmp_path / "run", interrupt_at=8)
+    newest, older = tmp_path / "run" / "checkpoint-6", tmp_path / "run" / "checkpoint-3"
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a torn write
+    assert latest_checkpoint(tmp_path / "run") == older
+    warning = capsys.readouterr().err.strip().splitlines()
+    assert warning[-1] == (f"warning: {newest}: model.safetensors does not match its recorded checksum; "
+                           "falling back to the checkpoint before it")
+    assert not newest.exists()
+    (older / MARKER).unlink()  # cut short before its marker: not trusted either
+    assert latest_checkpoint(tmp_path / "run") is None
+
+
+def test_a_checkpoint_folder_of_other_settings_is_wiped(tmp_path):
+    folder = claim_folder(tmp_path / "ckpt", {"lr": 1e-3})
+    (folder / "checkpoint-5").mkdir()
+    assert claim_folder(tmp_path / "ckpt", {"lr": 1e-3}) == folder and (folder / "checkpoint-5").is_dir()
+    claim_folder(tmp_path / "ckpt", {"lr": 2e-3})
+    assert not (folder / "checkpoint-5").exists()
+    shutil.rmtree(folder)

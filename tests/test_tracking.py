@@ -1,0 +1,94 @@
+"""Live MLflow logging under load: 8 training processes writing to one SQLite store at once lose nothing."""
+import multiprocessing
+import time
+from types import SimpleNamespace
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+WRITERS, STEPS = 8, 150
+
+
+def writer(uri: str, init_file: str, index: int) -> None:
+    """What a training job does: start its live run, log every step (flushing now and then), close the run."""
+    from swa_study.tracking.live import LiveRun, tracking_context
+
+    live = LiveRun(tracking_context({"enabled": True, "uri": uri}, init_file), f"task/m{index % 4}/seed{index}",
+                   f"task/m{index % 4}", attempt=f"attempt-{index}", params={"seed": index, "lr": 1e-3},
+                   tags={"kind": "seed"}, data_info={"rows": {"train": 10}, "sources": {"train": "x.tsv"}},
+                   task="task")
+    live.start()
+    for step in range(1, STEPS + 1):
+        state = SimpleNamespace(global_step=step, epoch=step / STEPS)
+        live.on_log(None, state, None, logs={"loss": 1.0 / step, "learning_rate": 1e-3, "grad_norm": 0.5})
+        if step % 10 == 0:
+            live.flush()
+    live.on_train_end(None, SimpleNamespace(global_step=STEPS), None)
+    live.close()
+    if live.state.get("warned"):
+        raise SystemExit(3)
+
+
+def test_eight_concurrent_writers_on_one_sqlite_store_lose_no_run_and_no_metric(tmp_path):
+    import init_tracking
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    init_file = tmp_path / "init.json"
+    init_tracking.main("load", {"uri": uri, "artifact_location": str(tmp_path / "artifacts")},
+                       {f"task/m{i}": {"task": "task", "method": f"m{i}"} for i in range(4)}, str(init_file))
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=writer, args=(uri, str(init_file), i)) for i in range(WRITERS)]
+    started = time.monotonic()
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(timeout=600)
+    assert [p.exitcode for p in processes] == [0] * WRITERS  # no "database is locked", no warning
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("load")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    children = [r for r in runs if r.data.tags.get("kind") == "seed"]
+    assert len(children) == WRITERS and len(runs) == WRITERS + 4
+    for run in children:
+        for key in ("train_loss", "learning_rate", "grad_norm"):
+            history = client.get_metric_history(run.info.run_id, key)
+            assert sorted(m.step for m in history) == list(range(1, STEPS + 1)), (run.data.tags["run_key"], key)
+        assert run.data.tags["mlflow.parentRunId"] in {r.info.run_id for r in runs if r.data.tags.get("kind") == "group"}
+        assert run.info.status == "FINISHED" and run.info.end_time >= run.info.start_time
+    print(f"{WRITERS} writers x {STEPS} steps in {time.monotonic() - started:.1f} s")
+
+
+def test_the_form_of_the_uri_is_checked_and_a_refused_connection_is_one_warning(tmp_path, capsys):
+    from swa_study.tracking.live import LiveRun
+
+    live = LiveRun({"uri": "http://127.0.0.1:9", "experiment_id": "1", "parents": {}}, "t/m/seed1", "t/m", "a",
+                   params={}, tags={})
+    started = time.monotonic()
+    live.start()
+    live.on_log(None, SimpleNamespace(global_step=1, epoch=0.1), None, logs={"loss": 1.0})
+    live.on_train_end(None, SimpleNamespace(global_step=1), None)
+    live.close()
+    assert time.monotonic() - started < 30  # no minutes of retries
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(set(lines)) == 1 and "MLflow tracking at http://127.0.0.1:9 failed while starting the run" in lines[0]
+
+
+@pytest.mark.parametrize("error, busy", [("(sqlite3.OperationalError) database is locked", True),
+                                          ("RESOURCE_DOES_NOT_EXIST: no such run", False)])
+def test_only_a_busy_store_is_retried(error, busy):
+    from swa_study.tracking.store import retrying
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise RuntimeError(error)
+        return "done"
+
+    if busy:
+        assert retrying(flaky) == "done" and len(calls) == 3
+    else:
+        with pytest.raises(RuntimeError):
+            retrying(flaky)
+        assert len(calls) == 1

@@ -1,0 +1,89 @@
+"""What a run's files become in MLflow: params, metrics with the time they were measured, tags, dataset inputs.
+
+The live path (a training job logging as it goes) and the rebuild path (`mlflow_sync` reading results/) both use
+these functions, so a run looks the same in the UI whichever path wrote it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
+
+RUN_FILES = ("metrics.json", "train_info.json", "train_log.jsonl", "predictions.tsv")
+TEACHER_FILES = ("metrics.json", "train_log.jsonl")
+STEP_KEYS = {"loss": "train_loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
+             "phase": "phase", "anneal_t": "anneal_t"}  # the last two: Annealing-KD's phases
+COMPUTE_METRICS = ("train_seconds", "optimizer_steps")
+
+
+def fingerprint(folder: Path, names: Iterable[str]) -> str:
+    """A digest of a run's result files: equal digests mean MLflow already holds exactly this run."""
+    digest = hashlib.sha256()
+    for name in names:
+        path = folder / name
+        if path.is_file():
+            digest.update(name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(flatten(f"{prefix}.{key}" if prefix else str(key), item))
+        return out
+    return {prefix: value}
+
+
+def record_metrics(record: dict[str, Any], step_offset: int = 0, now: float | None = None) -> list[Metric]:
+    """The metrics of one training-log record (loss, LR, grad norm, held-out scores), stamped with its own time."""
+    stamp = int(float(record.get("time", now if now is not None else time.time())) * 1000)
+    step = int(record["step"]) + step_offset
+    metrics = []
+    for key, value in record.items():
+        name = STEP_KEYS.get(key, key if key.startswith("heldout_") else None)
+        if name and isinstance(value, (int, float)) and not isinstance(value, bool):
+            metrics.append(Metric(name, float(value), stamp, step))
+    return metrics
+
+
+def step_metrics(train_log: Path) -> list[Metric]:
+    """Every per-step metric of a train_log.jsonl (older logs without times get the file's modification time)."""
+    if not train_log.is_file():
+        return []
+    written = train_log.stat().st_mtime
+    return [metric for line in train_log.read_text().splitlines()
+            for metric in record_metrics(json.loads(line), now=written)]
+
+
+def final_metrics(record: dict[str, Any], compute: dict[str, Any], measured: float) -> list[Metric]:
+    """Dev (and test) scores and what the run cost, stamped with the time the scores were written."""
+    values = {f"{split}_{name}": value for split in ("validation", "test")
+              for name, value in record.get(split, {}).items() if isinstance(value, (int, float))}
+    values.update({k: compute[k] for k in COMPUTE_METRICS if isinstance(compute.get(k), (int, float))})
+    return [Metric(k, float(v), int(measured * 1000), 0) for k, v in values.items()]
+
+
+def version_tags(environment: dict[str, Any]) -> dict[str, str]:
+    tags = {f"version.{k}": str(environment[k]) for k in ("torch", "transformers", "datasets", "python")
+            if k in environment}
+    if "git_commit" in environment:
+        tags["git_commit"] = str(environment["git_commit"])
+    return tags
+
+
+def dataset_inputs(task: str, data_info: dict[str, Any]) -> list[DatasetInput]:
+    """The splits a run trained, selected and was scored on, as MLflow dataset inputs (name, source, digest, rows)."""
+    contexts = {"train": "training", "heldout": "selection", "validation": "evaluation", "test": "test"}
+    digest = hashlib.sha256(json.dumps(data_info, sort_keys=True).encode()).hexdigest()[:16]
+    inputs = []
+    for split, rows in data_info.get("rows", {}).items():
+        source = data_info.get("sources", {}).get("train" if split == "heldout" else split, "")
+        dataset = Dataset(name=f"{task}-{split}", digest=digest, source_type="hub" if source.startswith("hub:")
+                          else "local", source=json.dumps({"uri": source}), profile=json.dumps({"num_rows": rows}))
+        inputs.append(DatasetInput(dataset, tags=[InputTag("mlflow.data.context", contexts.get(split, split))]))
+    return inputs

@@ -1,0 +1,92 @@
+"""The tracking store: a client that fails fast on an unreachable server and retries while SQLite is busy.
+
+Several training jobs log to one SQLite file at once. SQLite takes one writer at a time and answers the others
+"database is locked" once its busy timeout runs out; those calls are retried with exponential backoff (jittered,
+so waiting writers do not collide again), and only that error is: anything else is a real problem. A tracking
+server that is down answers "connection refused" at once, so the client is told not to retry for minutes.
+"""
+from __future__ import annotations
+
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+T = TypeVar("T")
+BUSY = ("database is locked", "database table is locked", "database schema is locked")
+EXPERIMENT_KIND = "custom_model_development"  # MLflow 3's UI then opens the experiment on its runs table
+
+
+def client_for(uri: str) -> MlflowClient:
+    """A client for `uri`; HTTP requests give up after one try of 10 s, so an outage costs seconds, not minutes."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    return MlflowClient(tracking_uri=uri)
+
+
+def is_busy(error: BaseException) -> bool:
+    text = str(error).lower()
+    return any(marker in text for marker in BUSY)
+
+
+def retrying(call: Callable[..., T], *args: Any, attempts: int = 30, **kwargs: Any) -> T:
+    """`call(*args, **kwargs)`, retried with jittered exponential backoff (up to about a minute) while the store is
+    busy; other errors propagate at once."""
+    delay = 0.05
+    for attempt in range(attempts):
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001  (MlflowException and SQLAlchemy's OperationalError alike)
+            if not is_busy(error) or attempt == attempts - 1:
+                raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+def artifact_root(uri: str, configured: str | None) -> str | None:
+    """Where a new experiment keeps artifacts: as configured; for a local store, mlartifacts/ beside it; for a
+    server, its own (proxied) artifact store."""
+    if configured:
+        return configured if "://" in configured or configured.startswith("mlflow-artifacts:") \
+            else Path(configured).resolve().as_uri()
+    return None if uri.startswith(("http://", "https://")) else Path("mlartifacts").resolve().as_uri()
+
+
+def experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
+    """The study's experiment, created on first use and marked as model training (not GenAI)."""
+    found = retrying(client.get_experiment_by_name, name)
+    if found is None:
+        try:
+            identifier = retrying(client.create_experiment, name, artifact_location=artifact_location)
+        except Exception:  # another process created it first
+            found = retrying(client.get_experiment_by_name, name)
+            if found is None:
+                raise
+            identifier = found.experiment_id
+    else:
+        identifier = found.experiment_id
+    if found is None or found.tags.get("mlflow.experimentKind") != EXPERIMENT_KIND:
+        retrying(client.set_experiment_tag, identifier, "mlflow.experimentKind", EXPERIMENT_KIND)
+    return identifier
+
+
+def find_run(client: MlflowClient, experiment: str, run_key: str) -> Run | None:
+    """The live (not deleted) run tagged `run_key`, the newest if there are several."""
+    runs = retrying(client.search_runs, [experiment], filter_string=f"tags.run_key = '{run_key}'",
+                    order_by=["attributes.start_time DESC"], max_results=10)
+    return runs[0] if runs else None
+
+
+def ensure_parent(client: MlflowClient, experiment: str, run_key: str, tags: dict[str, str]) -> str:
+    """The parent run that groups the seeds of one (task, method), created once."""
+    found = find_run(client, experiment, run_key)
+    if found is not None:
+        return found.info.run_id
+    run = retrying(client.create_run, experiment, run_name=run_key, tags={"run_key": run_key, **tags})
+    retrying(client.set_terminated, run.info.run_id)
+    return run.info.run_id
