@@ -10,7 +10,9 @@ rule evaluate:
         task=task_param,
         family_settings=family_settings,
         max_length=max_length,
-    threads: 1
+    threads: config["resources"]["eval_threads"]
+    resources:
+        **job_resources("eval"),
     conda:
         "../envs/study.yaml"
     log:

@@ -14,7 +14,7 @@ rule train_student:
         hp=method_hyperparameters,
     threads: config["resources"]["train_threads"]
     resources:
-        **train_resources(),
+        **job_resources("train"),
     conda:
         "../envs/study.yaml"
     log:

@@ -57,12 +57,24 @@ def step_metrics(train_log: Path) -> list[Metric]:
     return metrics
 
 
+def experiment_artifact_location(uri: str, artifact_location: str) -> str | None:
+    """Where a new experiment keeps its artifacts. A tracking server (http/https) decides itself: None gives
+    `mlflow-artifacts:/...`, which the client uploads through the server into its --artifacts-destination (a local
+    folder here would be a path on this machine that the team never sees). A URI (s3://, file://) is kept as
+    given; a plain folder becomes an absolute file URI, so every job of the study writes to the same place."""
+    if uri.startswith(("http://", "https://")):
+        return None
+    if "://" in artifact_location:
+        return artifact_location
+    return Path(artifact_location).resolve().as_uri()
+
+
 class MlflowMirror:
     def __init__(self, uri: str, experiment: str, artifact_location: str):
         self.client = MlflowClient(tracking_uri=uri)
         found = self.client.get_experiment_by_name(experiment)
         self.experiment_id = found.experiment_id if found else self.client.create_experiment(
-            experiment, artifact_location=Path(artifact_location).resolve().as_uri()
+            experiment, artifact_location=experiment_artifact_location(uri, artifact_location)
         )
 
     def _find(self, run_key: str):
@@ -103,8 +115,19 @@ class MlflowMirror:
         return run_id, True
 
     def set_metrics(self, run_id: str, values: dict[str, float]) -> None:
+        """Log the values that differ from the run's latest ones, so a sync of unchanged results writes nothing."""
         now = int(time.time() * 1000)
-        self.client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+        latest = self.client.get_run(run_id).data.metrics
+        changed = [Metric(k, float(v), now, 0) for k, v in values.items() if latest.get(k) != float(v)]
+        if changed:
+            self.client.log_batch(run_id, metrics=changed)
+
+    def attach_text(self, run_id: str, text: str, name: str) -> None:
+        """Attach `text` as the artifact `name`, unless the run already holds the same text (a tag keeps its hash)."""
+        tag, digest = f"{name}.sha256", hashlib.sha256(text.encode()).hexdigest()[:16]
+        if self.client.get_run(run_id).data.tags.get(tag) != digest:
+            self.client.log_text(run_id, text, name)
+            self.client.set_tag(run_id, tag, digest)
 
 
 def final_metrics(record: dict[str, Any]) -> list[Metric]:
@@ -139,7 +162,7 @@ def sync_study(mirror: MlflowMirror, study: str, run_metric_files: list[str], te
         if group not in parents:
             parents[group] = mirror.parent(group, {"study": study, "task": task, "method": method, "kind": "group"})
             if study_config:
-                mirror.client.log_text(parents[group], study_config, "study_config.yaml")
+                mirror.attach_text(parents[group], study_config, "study_config.yaml")
         artifacts = [folder / name for name in RUN_FILES] + ([folder / "model"] if log_models else [])
         run_id, written = mirror.log_run(
             f"{group}/seed{seed}", fingerprint(folder, RUN_FILES),
