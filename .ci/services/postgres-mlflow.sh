@@ -116,8 +116,11 @@ start() {
 
 stop() {  # by pid file: never by name
     if alive "$STATE/run/mlflow.pid"; then
-        kill -- "-$(cat "$STATE/run/mlflow.pid")" 2>/dev/null || kill "$(cat "$STATE/run/mlflow.pid")"  # its workers too
-        for _ in $(seq 40); do alive "$STATE/run/mlflow.pid" || break; sleep 0.25; done
+        local group
+        group=$(cat "$STATE/run/mlflow.pid")  # the server leads its own process group (setsid): its workers too
+        kill -- "-$group" 2>/dev/null || kill "$group"
+        for _ in $(seq 120); do alive "$STATE/run/mlflow.pid" || break; sleep 0.25; done
+        if alive "$STATE/run/mlflow.pid"; then kill -KILL -- "-$group" 2>/dev/null || true; fi
     fi
     if alive "$STATE/pg/postmaster.pid"; then
         PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
