@@ -241,9 +241,12 @@ def summary_targets():
     return targets
 
 
-def train_resources():
-    return {
-        "mem_mb": config["resources"]["train_mem_mb"],
-        "runtime": config["resources"]["train_runtime_min"],
-        "gpu": config["resources"]["gpus"],
-    }
+def job_resources(kind):
+    """What a job asks a scheduler for, from config `resources:` (kind: train, eval or data): memory (MB), wall time
+    (minutes) and GPUs, as --gpus=N or --gres=gpu:N (`gpu_request`). CPUs come from the rule's `threads`."""
+    settings = config["resources"]
+    gpus = {"train": settings["gpus"], "eval": settings["eval_gpus"], "data": 0}[kind]
+    resources = {"mem_mb": settings[f"{kind}_mem_mb"], "runtime": settings[f"{kind}_runtime_min"]}
+    if gpus:
+        resources.update({"gres": f"gpu:{gpus}"} if settings["gpu_request"] == "gres" else {"gpu": gpus})
+    return resources

@@ -12,6 +12,8 @@ rule prepare_data:
         heldout_size=config["data"]["heldout_size"],
         trust_remote_code=config["models"]["trust_remote_code"],
         family_settings=family_settings,
+    resources:
+        **job_resources("data"),
     conda:
         "../envs/study.yaml"
     log:

@@ -13,7 +13,9 @@ rule evaluate:
         max_length=max_length,
         stale=STUDY_TABLES,
         tracking=config["tracking"],
-    threads: 1
+    threads: config["resources"]["eval_threads"]
+    resources:
+        **job_resources("eval"),
     conda:
         "../envs/study.yaml"
     log:

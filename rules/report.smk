@@ -1,3 +1,10 @@
+# Cheap steps on every run's files: on a cluster they run on the submitting host (no queue wait), where the
+# tracking server is also reachable.
+localrules:
+    aggregate,
+    mlflow_sync,
+
+
 rule aggregate:
     input:
         runs=run_metrics(),

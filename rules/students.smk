@@ -18,7 +18,7 @@ rule train_student:
         study=config["study"],
     threads: config["resources"]["train_threads"]
     resources:
-        **train_resources(),
+        **job_resources("train"),
     conda:
         "../envs/study.yaml"
     log:

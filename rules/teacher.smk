@@ -21,7 +21,7 @@ rule train_teacher:
     priority: 10  # the KD runs wait for it: start it before the runs that do not
     threads: config["resources"]["train_threads"]
     resources:
-        **train_resources(),
+        **job_resources("train"),
     conda:
         "../envs/study.yaml"
     log:
@@ -41,7 +41,7 @@ rule teacher_logits:
     priority: 10  # the KD runs wait for it: start it before the runs that do not
     threads: config["resources"]["train_threads"]
     resources:
-        **train_resources(),
+        **job_resources("train"),
     conda:
         "../envs/study.yaml"
     log:

@@ -92,3 +92,35 @@ def test_only_a_busy_store_is_retried(error, busy):
         with pytest.raises(RuntimeError):
             retrying(flaky)
         assert len(calls) == 1
+
+
+def test_a_tracking_server_stores_artifacts_itself(tmp_path, monkeypatch):
+    from swa_study.tracking.store import artifact_root
+
+    monkeypatch.chdir(tmp_path)
+    assert artifact_root("http://127.0.0.1:5000", None) is None  # the server's own -> mlflow-artifacts:/
+    assert artifact_root("sqlite:///mlflow.db", None) == (tmp_path / "mlartifacts").as_uri()
+    assert artifact_root("sqlite:///mlflow.db", "s3://bucket/x") == "s3://bucket/x"
+    assert artifact_root("sqlite:///mlflow.db", "art") == (tmp_path / "art").as_uri()
+
+
+def test_a_parent_is_updated_only_when_its_seeds_or_the_study_config_change(tmp_path):
+    from swa_study.tracking.store import ensure_parent, experiment_id
+    from swa_study.tracking.sync import RunImage, update_parent
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    experiment = experiment_id(client, "study", (tmp_path / "artifacts").as_uri())
+    parent = ensure_parent(client, experiment, "sst2/swa", {"kind": "group"})
+    child = RunImage("sst2/swa/seed1", "f", {}, [], {}, [], end_time=1.7e9, task="sst2",
+                     data_info={"rows": {"train": 10}, "sources": {"train": "a.tsv"}})
+    for _ in range(2):
+        update_parent(client, parent, [child], [0.75, 0.8], "study: tiny\n")
+    assert len(client.get_metric_history(parent, "score_mean")) == 1
+    assert len(client.get_run(parent).inputs.dataset_inputs) == 1
+    stored = tmp_path / "artifacts" / parent / "artifacts" / "study_config.yaml"
+    stamp = stored.stat().st_mtime_ns
+    update_parent(client, parent, [child], [0.75, 0.9], "study: tiny\n")  # a changed score is logged, the same
+    assert len(client.get_metric_history(parent, "score_mean")) == 2 and stored.stat().st_mtime_ns == stamp  # text not
+    update_parent(client, parent, [child], [0.75, 0.9], "study: other\n")
+    assert stored.read_text() == "study: other\n" and client.get_run(parent).info.end_time == int(1.7e9 * 1000)

@@ -6,6 +6,7 @@ The models use the real offline tokenizer (so tokenisation is the real thing) an
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -138,10 +139,10 @@ def tiny_config(mirror: Path, **overrides) -> dict:
     return config
 
 
-def run_snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
-    """Run the repository's real Snakefile on `config` inside `workdir`."""
+def run_snakemake(workdir: Path, config: dict, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the repository's real Snakefile on `config` inside `workdir` (`env`: variables added to ours)."""
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
     command = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
                "--configfile", str(config_path), "--cores", "2", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    return subprocess.run(command, capture_output=True, text=True, cwd=workdir, env={**os.environ, **(env or {})})

@@ -7,6 +7,7 @@ a lost store) is replaced by a run rebuilt from the files, with the times the fi
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,8 +143,10 @@ def update_parent(client: MlflowClient, parent_id: str, children: list[RunImage]
     ends = [child.end_time for child in children if child.end_time]
     if ends and parent.info.end_time != int(max(ends) * 1000):
         retrying(client.set_terminated, parent_id, RunStatus.to_string(RunStatus.FINISHED), end_time=int(max(ends) * 1000))
-    if study_config and "study_config.yaml" not in {a.path for a in retrying(client.list_artifacts, parent_id)}:
+    digest = hashlib.sha256(study_config.encode()).hexdigest()
+    if study_config and parent.data.tags.get("study_config.sha256") != digest:  # uploaded again only when changed
         retrying(client.log_text, parent_id, study_config, "study_config.yaml")
+        retrying(client.set_tag, parent_id, "study_config.sha256", digest)
 
 
 def sync_study(client: MlflowClient, experiment: str, study: str, run_metric_files: list[str],
