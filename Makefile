@@ -10,8 +10,12 @@ $(BIN)/snakemake: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-.PHONY: setup study test ui dry-run
+.PHONY: setup browser study test ui dry-run
 setup: $(BIN)/snakemake
+
+browser:  ## headless Chromium (Debian package) for the tests of what a user sees: the MLflow UI, the HTML report
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 study: setup  ## the default offline study of config/config.yaml
 	$(BIN)/snakemake --cores $(CORES)
@@ -19,7 +23,7 @@ study: setup  ## the default offline study of config/config.yaml
 dry-run: setup
 	$(BIN)/snakemake -n
 
-test: setup  ## unit tests and end-to-end runs of the real Snakefile on tiny inputs
+test: setup browser  ## unit tests and end-to-end runs of the real Snakefile on tiny inputs
 	$(BIN)/python -m pytest
 
 ui: setup  ## browse every run; bound to this machine only

@@ -20,6 +20,9 @@ rule mlflow_sync:
         infos=run_infos(),
         teachers=teacher_metrics(),
         summary=f"{R}/tables/summary.csv",
+        # Not ancient, unlike the training jobs' copy: Snakemake skips the own checks (our retry token) of jobs
+        # downstream of a rerun, so a retried tracking_init must trigger the sync through an input.
+        init=TRACKING_INIT,
     output:
         f"{R}/mlflow_sync.json",
     params:

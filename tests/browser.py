@@ -1,7 +1,7 @@
 """Headless Chromium for the tests that look at what a user sees (the MLflow UI, the HTML report).
 
 `page_text` loads a page, lets its JavaScript run for a while of virtual time, and returns the rendered DOM and its
-visible text. Chromium comes from Debian's package (`.ci/run` installs it); the flags keep it off the network.
+visible text. Chromium comes from Debian's package (`make test` installs it); the flags keep it off the network.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, "chromium is not installed (apt-get install -y chromium; .ci/run does it)"
+    assert found, "chromium is not installed (apt-get install -y chromium; `make browser` does it)"
     return found
 
 

@@ -36,6 +36,6 @@ def main(run_files, teacher_files, tasks: dict[str, str], methods, study, output
 
 
 if "snakemake" in globals():
-    with step_log(snakemake.log[0]):
+    with step_log(snakemake.log[0], snakemake.output):
         main(snakemake.input.runs, snakemake.input.teachers, snakemake.params.tasks, snakemake.params.methods,
              snakemake.params.study, dict(snakemake.output.items()))

@@ -42,7 +42,7 @@ def main(task_param: dict, model_dir: str, data_dir: str, train_info: str, threa
 
 
 if "snakemake" in globals():
-    with step_log(snakemake.log[0]):
+    with step_log(snakemake.log[0], snakemake.output):
         main(snakemake.params.task, snakemake.input.model, snakemake.input.data, snakemake.input.info,
              snakemake.threads, snakemake.output.metrics, snakemake.output.predictions,
              snakemake.params.family_settings, snakemake.params.max_length, snakemake.params.stale,

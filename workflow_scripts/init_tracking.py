@@ -29,5 +29,5 @@ def main(study: str, tracking: dict, groups: dict[str, dict[str, str]], output: 
 
 
 if "snakemake" in globals():
-    with step_log(snakemake.log[0]):
+    with step_log(snakemake.log[0], snakemake.output):
         main(snakemake.params.study, snakemake.params.tracking, snakemake.params.groups, snakemake.output[0])

@@ -49,7 +49,7 @@ def main(
 
 
 if "snakemake" in globals():
-    with step_log(snakemake.log[0]):
+    with step_log(snakemake.log[0], snakemake.output):
         main(
             task_param=snakemake.params.task,
             model_name=snakemake.params.model,

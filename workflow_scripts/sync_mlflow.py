@@ -38,6 +38,6 @@ def main(run_files, teacher_files, study: str, tracking: dict, study_config: dic
 
 
 if "snakemake" in globals():
-    with step_log(snakemake.log[0]):
+    with step_log(snakemake.log[0], snakemake.output):
         main(snakemake.input.runs, snakemake.input.teachers, snakemake.params.study, snakemake.params.tracking,
              snakemake.params.study_config, snakemake.output[0])

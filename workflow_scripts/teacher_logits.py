@@ -26,5 +26,5 @@ def main(model_dir: str, data_dir: str, threads: int, output: str) -> None:
 
 
 if "snakemake" in globals():
-    with step_log(snakemake.log[0]):
+    with step_log(snakemake.log[0], snakemake.output):
         main(snakemake.input.model, snakemake.input.data, snakemake.threads, snakemake.output[0])

@@ -81,7 +81,7 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
 
 
 if "snakemake" in globals():
-    with step_log(snakemake.log[0]):
+    with step_log(snakemake.log[0], snakemake.output):
         main(
             task_param=snakemake.params.task,
             run_name=snakemake.wildcards.method,

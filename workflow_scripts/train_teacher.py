@@ -83,7 +83,7 @@ def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, 
 
 
 if "snakemake" in globals():
-    with step_log(snakemake.log[0]):
+    with step_log(snakemake.log[0], snakemake.output):
         main(
             task_param=snakemake.params.task,
             model_name=snakemake.params.model,

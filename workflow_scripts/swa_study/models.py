@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import (AutoConfig, AutoModelForQuestionAnswering, AutoModelForSequenceClassification,
                           AutoTokenizer, set_seed)
 
@@ -49,7 +50,7 @@ def load_trained(folder: str | Path):
     """
     try:
         return _load_trained(folder)
-    except (OSError, ValueError, RuntimeError, KeyError) as error:
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise ModelFileError(f"{folder}: cannot load the saved model ({reason}); rerun the rule that wrote it "
                              "(snakemake -R <rule>, or delete the folder)") from None

@@ -10,15 +10,16 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 import transformers
 
 
 @contextlib.contextmanager
-def step_log(log_path: str | os.PathLike | None) -> Iterator[None]:
-    """Redirect stdout/stderr to the rule's log file; on failure also print the one-line reason to the console."""
+def step_log(log_path: str | os.PathLike | None, outputs: Sequence[str] = ()) -> Iterator[None]:
+    """Redirect stdout/stderr to the rule's log file; on failure also print the one-line reason to the console.
+    `outputs` (the rule's) name the file when a writer that does not say which one (safetensors) runs out of disk."""
     if log_path is None:
         yield
         return
@@ -33,16 +34,20 @@ def step_log(log_path: str | os.PathLike | None) -> Iterator[None]:
             yield
         except Exception as error:
             traceback.print_exc()  # the whole story goes to the log ...
-            print(f"error: {one_line(error)}", file=console)  # ... and the one-line reason to the console
+            print(f"error: {one_line(error, outputs)}", file=console)  # ... and the one-line reason to the console
             raise SystemExit(1) from None
 
 
-def one_line(error: BaseException) -> str:
-    """The reason for a failure in one line, naming the file when the operating system says which one."""
+def one_line(error: BaseException, outputs: Sequence[str] = ()) -> str:
+    """The reason for a failure in one line, naming the file when the operating system says which one, or the
+    step's first output when the disk is full and the writer did not say."""
     if isinstance(error, OSError) and error.filename:
         return f"{error.filename}: {error.strerror or error}"
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[0] if lines else type(error).__name__
+    reason = lines[0] if lines else type(error).__name__
+    if outputs and "No space left on device" in reason:
+        return f"{outputs[0]}: No space left on device (while writing this step's outputs: {reason})"
+    return reason
 
 
 def set_threads(threads: int) -> None:

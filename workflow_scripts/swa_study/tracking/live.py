@@ -21,7 +21,7 @@ from transformers import TrainerCallback
 from ..io import read_json
 from ..training import log_record
 from .records import dataset_inputs, record_metrics
-from .store import client_for, find_run, retrying
+from .store import DATASET_RACE, client_for, find_run, retrying
 
 FLUSH_SECONDS = 5.0
 
@@ -93,7 +93,8 @@ class LiveRun(TrainerCallback):
                 for start in range(0, len(params), 100):
                     retrying(self.client.log_batch, self.run_id, params=params[start:start + 100])
                 if self.data_info:
-                    retrying(self.client.log_inputs, self.run_id, datasets=dataset_inputs(self.task, self.data_info))
+                    retrying(self.client.log_inputs, self.run_id, also=DATASET_RACE,
+                             datasets=dataset_inputs(self.task, self.data_info))
         except Exception as error:  # noqa: BLE001  (the store's trouble must never stop training)
             warn_once(self.state, self.context["uri"], error, "starting the run")
             return

@@ -19,6 +19,9 @@ from mlflow.tracking import MlflowClient
 T = TypeVar("T")
 BUSY = ("database is locked", "database table is locked", "database schema is locked")
 EXPERIMENT_KIND = "custom_model_development"  # MLflow 3's UI then opens the experiment on its runs table
+# MLflow checks for a dataset, then inserts it: two runs logging the same dataset at once race, and the loser's
+# retry finds the winner's row.
+DATASET_RACE = ("UNIQUE constraint failed: datasets", "duplicate key value violates unique constraint")
 
 
 def client_for(uri: str) -> MlflowClient:
@@ -28,20 +31,20 @@ def client_for(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
-def is_busy(error: BaseException) -> bool:
+def is_busy(error: BaseException, also: tuple[str, ...] = ()) -> bool:
     text = str(error).lower()
-    return any(marker in text for marker in BUSY)
+    return any(marker.lower() in text for marker in BUSY + also)
 
 
-def retrying(call: Callable[..., T], *args: Any, attempts: int = 30, **kwargs: Any) -> T:
+def retrying(call: Callable[..., T], *args: Any, attempts: int = 30, also: tuple[str, ...] = (), **kwargs: Any) -> T:
     """`call(*args, **kwargs)`, retried with jittered exponential backoff (up to about a minute) while the store is
-    busy; other errors propagate at once."""
+    busy, or fails with one of the `also` messages (a race the retry resolves); other errors propagate at once."""
     delay = 0.05
     for attempt in range(attempts):
         try:
             return call(*args, **kwargs)
         except Exception as error:  # noqa: BLE001  (MlflowException and SQLAlchemy's OperationalError alike)
-            if not is_busy(error) or attempt == attempts - 1:
+            if not is_busy(error, also) or attempt == attempts - 1:
                 raise
             time.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 2.0)

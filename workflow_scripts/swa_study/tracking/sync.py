@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from ..io import read_json
 from .records import (RUN_FILES, TEACHER_FILES, dataset_inputs, final_metrics, fingerprint, flatten, step_metrics,
                       version_tags)
-from .store import ensure_parent, find_run, retrying
+from .store import DATASET_RACE, ensure_parent, find_run, retrying
 
 
 @dataclass
@@ -117,7 +117,8 @@ def mirror_run(client: MlflowClient, experiment: str, image: RunImage, parent_id
     for start in range(0, len(metrics), 1000):
         retrying(client.log_batch, run_id, metrics=metrics[start:start + 1000])
     if image.data_info and not has_inputs:
-        retrying(client.log_inputs, run_id, datasets=dataset_inputs(image.task, image.data_info))
+        retrying(client.log_inputs, run_id, datasets=dataset_inputs(image.task, image.data_info),
+                 also=DATASET_RACE)
     _log_artifacts(client, run_id, image.artifacts, present)
     for key, value in {**image.tags, "fingerprint": image.fingerprint}.items():
         retrying(client.set_tag, run_id, key, value)
@@ -139,7 +140,8 @@ def update_parent(client: MlflowClient, parent_id: str, children: list[RunImage]
     if changed:
         retrying(client.log_batch, parent_id, metrics=changed)
     if children[0].data_info and not (parent.inputs and parent.inputs.dataset_inputs):
-        retrying(client.log_inputs, parent_id, datasets=dataset_inputs(children[0].task, children[0].data_info))
+        retrying(client.log_inputs, parent_id, also=DATASET_RACE,
+                 datasets=dataset_inputs(children[0].task, children[0].data_info))
     ends = [child.end_time for child in children if child.end_time]
     if ends and parent.info.end_time != int(max(ends) * 1000):
         retrying(client.set_terminated, parent_id, RunStatus.to_string(RunStatus.FINISHED), end_time=int(max(ends) * 1000))
