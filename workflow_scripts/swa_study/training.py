@@ -19,11 +19,14 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
+from .batching import SeededLengthGroupedSampler, length_sorted_batches, token_lengths
 from .checkpoints import LOG_COPY, MethodCheckpoints, restore_method_state
 from .losses import IGNORE_INDEX, MODEL_INPUTS, forward_logits
 
 if TYPE_CHECKING:  # the methods build on this module, never the other way round
     from .methods.base import TrainingMethod
+
+PAD_MULTIPLE = 8 if torch.cuda.is_available() else None  # GPU tensor cores want multiples of 8; a CPU gains nothing
 
 
 @dataclass
@@ -38,6 +41,8 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     gradient_accumulation_steps: int = 1
     logging_steps: int = 10
+    precision: str = "fp32"  # fp32 | bf16 (CPU autocast, or GPU) | fp16 (GPU); the weights stay fp32 either way
+    group_by_length: bool = True  # batches of similar length (batching.py): less padding, another data order
     seed: int = 0
 
     @classmethod
@@ -54,8 +59,8 @@ def model_columns(split, extra: tuple[str, ...] = ()) -> list[str]:
 class PadCollator:
     """Pads token inputs per batch; stacks cached teacher logits, which the tokenizer's padder must not touch."""
 
-    def __init__(self, tokenizer):
-        self.pad = DataCollatorWithPadding(tokenizer)
+    def __init__(self, tokenizer, pad_to_multiple_of: int | None = None):
+        self.pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         features = [dict(f) for f in features]
@@ -108,6 +113,15 @@ class MethodTrainer(Trainer):
         self.method = method
         self.loss_is_scaled_for_ga = False  # our losses are batch means: let the Trainer divide by GA steps
 
+    def _get_train_sampler(self, train_dataset=None):
+        """`group_by_length`: the Trainer's length grouping, seeded per epoch (batching.py), not by the global RNG."""
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or not hasattr(dataset, "column_names"):
+            return super()._get_train_sampler(train_dataset)
+        seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+        batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+        return SeededLengthGroupedSampler(token_lengths(dataset), batch, seed)
+
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         if self.lr_scheduler is None:
             epochs = max(self.args.num_train_epochs, 1e-9)
@@ -136,6 +150,22 @@ def mean_logged_loss(log_path: Path) -> float:
             steps += record["step"] - previous
             previous = record["step"]
     return total / steps if steps else float("nan")
+
+
+def precision_arguments(precision: str) -> dict[str, Any]:
+    """The Trainer's mixed-precision switches for `precision`: autocast of the model's forward pass, fp32 weights.
+
+    bf16 runs on a GPU with bf16 or on the CPU (transformers wants `use_cpu` for that: torch.autocast("cpu")).
+    """
+    if precision == "fp32":
+        return {}
+    if precision == "bf16":
+        return {"bf16": True, **({} if torch.cuda.is_available() else {"use_cpu": True})}
+    if precision == "fp16":
+        if not torch.cuda.is_available():
+            raise ValueError("precision fp16 needs a GPU (torch sees none); on a CPU use bf16 or fp32")
+        return {"fp16": True}
+    raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
 
 
 def training_arguments(settings: TrainSettings, output_dir: Path, checkpoint_every: int = 0,
@@ -168,6 +198,8 @@ def training_arguments(settings: TrainSettings, output_dir: Path, checkpoint_eve
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
+        **precision_arguments(settings.precision),
     )
     options.update(overrides)
     return TrainingArguments(**options)
@@ -202,13 +234,14 @@ def train_model(
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
-        data_collator=PadCollator(tokenizer),
+        data_collator=PadCollator(tokenizer, PAD_MULTIPLE),
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
         callbacks=[logger, checkpoints, *method.callbacks(), *extra_callbacks],
         method=method,
     )
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+    trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)  # no autocast left for evaluation
     facts = method.finish(trainer.model)
     return {
         "train_seconds": checkpoints.elapsed(),
@@ -223,12 +256,21 @@ def train_model(
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, dataset, tokenizer, batch_size: int = 128) -> np.ndarray:
-    """Logits for every row of a tokenised dataset, in order (no shuffling, per-batch padding)."""
+    """Logits for every row of a tokenised dataset, in the dataset's order, in fp32.
+
+    Rows run in batches sorted by length (per-batch padding then pads little) and the outputs are put back in the
+    rows' order. Rows padded to one length (QA windows) keep their order, so outputs of one shape concatenate.
+    """
     model.eval()
-    collate = PadCollator(tokenizer)
+    collate = PadCollator(tokenizer, PAD_MULTIPLE)
     rows = dataset.select_columns(model_columns(dataset))
+    batches = length_sorted_batches(token_lengths(rows), batch_size)
     outputs = []
-    for start in range(0, len(rows), batch_size):
-        batch = collate([rows[i] for i in range(start, min(start + batch_size, len(rows)))])
-        outputs.append(forward_logits(model, batch).float().cpu().numpy())
-    return np.concatenate(outputs)
+    for indices in batches:
+        columns = rows[indices.tolist()]  # one read per batch
+        features = [dict(zip(columns, values)) for values in zip(*columns.values())]
+        outputs.append(forward_logits(model, collate(features)).float().cpu().numpy())
+    logits = np.concatenate(outputs)
+    restored = np.empty_like(logits)
+    restored[np.concatenate(batches)] = logits
+    return restored

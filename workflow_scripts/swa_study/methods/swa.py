@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 import torch
-from torch.optim.swa_utils import AveragedModel
+from torch.optim.swa_utils import AveragedModel, get_swa_multi_avg_fn
 from transformers import TrainerCallback
 
 from ..schedules import warmup_linear_decay
@@ -65,7 +65,9 @@ class SWACollector(TrainerCallback):
 
     def collect(self, model: torch.nn.Module, step: int) -> None:
         if self.averaged is None:
-            self.averaged = AveragedModel(model)  # one copy of the weights; updated with foreach ops
+            # One copy of the weights, updated in place by one foreach lerp (AveragedModel's default on a CPU is
+            # a per-tensor loop with temporaries).
+            self.averaged = AveragedModel(model, multi_avg_fn=get_swa_multi_avg_fn())
         self.averaged.update_parameters(model)
         self.collected_steps.append(step)
 

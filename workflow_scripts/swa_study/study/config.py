@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import best_match
 
 from .methods import MethodSpec
-from .tasks import TaskDefinitionError, read_definitions
+from .tasks import SAFE_LOADER, TaskDefinitionError, read_definitions
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # task and method names become folder names and wildcards
 
@@ -27,7 +27,7 @@ class ConfigError(ValueError):
     """The config does not describe a valid study; the message is `<file>: <key path>: <problem>`."""
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(SAFE_LOADER):
     """YAML that refuses a key given twice in one mapping (PyYAML would silently keep the last one)."""
 
 
@@ -76,7 +76,7 @@ def _section_schema(spec: MethodSpec, student_keys: dict[str, Any]) -> dict[str,
 
 def study_schema(schema_path: str | Path, methods: dict[str, MethodSpec]) -> dict[str, Any]:
     """config/schema.yaml with `method_params` filled in from the method registry."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = yaml.load(Path(schema_path).read_text(), Loader=SAFE_LOADER)
     student_keys = schema["$defs"]["training"]["properties"]
     schema["properties"]["method_params"]["properties"] = {
         name: _section_schema(spec, student_keys) for name, spec in methods.items()

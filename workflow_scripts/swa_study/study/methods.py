@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: planning reads YAML
 DEFAULT_REGISTRY = Path(__file__).resolve().parents[3] / "config" / "methods.yaml"
 
 
@@ -37,7 +38,7 @@ class MethodSpec:
 
 def load_methods(path: str | Path = DEFAULT_REGISTRY) -> dict[str, MethodSpec]:
     """Every registered method, in file order; a method's `inherits` adds the keys of the methods it names."""
-    raw = yaml.safe_load(Path(path).read_text())
+    raw = yaml.load(Path(path).read_text(), Loader=SAFE_LOADER)
     specs: dict[str, MethodSpec] = {}
     for name, entry in raw.items():
         keys: dict[str, dict[str, Any]] = {}

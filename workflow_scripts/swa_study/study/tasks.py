@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: planning reads YAML
 FAMILIES = ("classification", "qa", "generation")
 
 # The metric modules the project ships (swa_study/metric_modules, qa/, generation/), by the family they score.
@@ -175,7 +176,7 @@ def read_definitions(path: str | Path) -> dict[str, dict[str, Any]]:
     """The task definitions of a YAML file ({name: definition}); one-line errors for unreadable files."""
     path = Path(path)
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except FileNotFoundError:
         raise TaskDefinitionError(f"{path}: task definition file not found") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:

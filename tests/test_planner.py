@@ -1,0 +1,42 @@
+"""The real planner runs without the deep-learning stack: `snakemake -n` with torch, transformers, datasets and
+evaluate made unimportable must still plan the whole tiny study.
+
+The import check in test_config.py covers the study layer's modules; this one covers everything the Snakefile and
+rules/*.smk execute while planning (input functions, asset checks, params), which an import added to common.smk
+or to an input function would break.
+"""
+import os
+import re
+import subprocess
+import sys
+
+import yaml
+
+from tiny_study import REPO, SNAKEMAKE, build_mirror, tiny_config
+
+BLOCKED = ("torch", "transformers", "datasets", "evaluate")
+
+
+def test_snakemake_plans_the_tiny_study_with_the_deep_learning_stack_unimportable(tmp_path):
+    mirror = build_mirror(tmp_path / "mirror")
+    stubs = tmp_path / "stubs"
+    for name in BLOCKED:  # packages that shadow the real ones and refuse to load
+        (stubs / name).mkdir(parents=True)
+        (stubs / name / "__init__.py").write_text(f"raise ImportError('the planner imported {name}')\n")
+    workdir = tmp_path / "study"
+    workdir.mkdir()
+    (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config(mirror)))
+    env = {**os.environ, "PYTHONPATH": str(stubs)}
+    probe = subprocess.run([sys.executable, "-c", "import torch"], env=env,
+                           capture_output=True, text=True)
+    assert "the planner imported torch" in probe.stderr  # the stubs do shadow the installed packages
+
+    result = subprocess.run(
+        [SNAKEMAKE, "-n", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(workdir / "config.yaml"), "--cores", "2"],
+        env=env, capture_output=True, text=True, cwd=workdir)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    assert "the planner imported" not in output
+    planned = re.search(r"^train_student\s+(\d+)$", output, re.MULTILINE)
+    assert planned and int(planned.group(1)) == 2 * 7 * 2, output[-3000:]  # tasks x methods x seeds
