@@ -55,6 +55,12 @@ def averaging_lr_factor(step: int, collections: list[int], cycle: int, high: flo
     return (1 - t) * high + t * low
 
 
+def running_mean(model: torch.nn.Module) -> AveragedModel:
+    """One copy of the weights, updated in place by one foreach lerp (AveragedModel's default on a CPU is a
+    per-tensor loop with temporaries)."""
+    return AveragedModel(model, multi_avg_fn=get_swa_multi_avg_fn())
+
+
 class SWACollector(TrainerCallback):
     """Adds the live weights to the running average at each of `steps` (set once the step budget is known)."""
 
@@ -65,9 +71,7 @@ class SWACollector(TrainerCallback):
 
     def collect(self, model: torch.nn.Module, step: int) -> None:
         if self.averaged is None:
-            # One copy of the weights, updated in place by one foreach lerp (AveragedModel's default on a CPU is
-            # a per-tensor loop with temporaries).
-            self.averaged = AveragedModel(model, multi_avg_fn=get_swa_multi_avg_fn())
+            self.averaged = running_mean(model)
         self.averaged.update_parameters(model)
         self.collected_steps.append(step)
 
@@ -123,7 +127,7 @@ class StochasticWeightAveraging(TrainingMethod):
         self.collector.collected_steps = list(meta.get("swa_collected_steps", []))
         averaged = {k.removeprefix("swa."): v for k, v in tensors.items() if k.startswith("swa.")}
         if averaged:
-            self.collector.averaged = AveragedModel(model)
+            self.collector.averaged = running_mean(model)  # the same update rule, or a resumed mean drifts
             self.collector.averaged.load_state_dict(averaged)
 
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
