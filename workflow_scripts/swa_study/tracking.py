@@ -111,7 +111,8 @@ def final_metrics(record: dict[str, Any]) -> list[Metric]:
     now = int(time.time() * 1000)
     values = {f"{split}_{name}": value for split in ("validation", "test") for name, value in record.get(split, {}).items()}
     compute = record.get("compute", {})
-    values.update({k: compute[k] for k in ("train_seconds", "optimizer_steps") if isinstance(compute.get(k), (int, float))})
+    values.update({k: compute[k] for k in ("train_seconds", "optimizer_steps", "tokens", "train_flops", "peak_rss_mb")
+                   if isinstance(compute.get(k), (int, float))})
     return [Metric(k, float(v), now, 0) for k, v in values.items()]
 
 

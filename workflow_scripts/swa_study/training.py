@@ -18,6 +18,7 @@ import torch
 from torch.optim.lr_scheduler import LambdaLR
 from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
+from .compute import training_facts
 from .losses import IGNORE_INDEX, MODEL_INPUTS, forward_logits
 
 if TYPE_CHECKING:  # the methods build on this module, never the other way round
@@ -135,6 +136,7 @@ def training_arguments(settings: TrainSettings, output_dir: Path, **overrides: A
         save_strategy="no",
         eval_strategy="no",
         report_to="none",
+        include_num_input_tokens_seen="non_padding",  # real tokens, for compute.csv's FLOPs estimate
         remove_unused_columns=False,  # keeps cached teacher logits; datasets carry only the columns we need
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -155,7 +157,8 @@ def train_model(
     compute_metrics: Callable | None = None,
     resume: bool = False,
 ) -> dict[str, Any]:
-    """Train in place; return what the run cost (wall time, optimizer steps) and what the method reports."""
+    """Train in place; return what the run cost (wall time, optimizer steps, tokens, FLOPs, peak memory: compute.py)
+    and what the method reports."""
     trainer = MethodTrainer(
         model=model,
         args=args,
@@ -175,6 +178,7 @@ def train_model(
         "optimizer_steps": int(output.global_step),
         "train_loss": float(output.training_loss),
         "train_examples": len(train_dataset),
+        **training_facts(trainer.model, trainer.state.num_input_tokens_seen),
         **facts,
     }
 
