@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, check_variants, study_schema, task_definitions, validate_config
+from .evidence import check_evidence_config, task_seeds
 from .methods import MethodSpec, load_methods
 from .tasks import TaskDefinitionError, TaskSpec, task_from_definition
 
@@ -52,7 +53,7 @@ class Study:
 
     def runs(self) -> list[tuple[str, str, int]]:
         return [(task, method, seed) for task in self.tasks for method in self.methods
-                if self.applies(method, task) for seed in self.seeds]
+                if self.applies(method, task) for seed in task_seeds(self, task)]
 
     def teacher_inputs(self, method: str, task: str) -> tuple[str, ...]:
         return self.methods[method].base.teacher_inputs(self.family(task))
@@ -114,6 +115,7 @@ def load_study(config: dict[str, Any], config_name: str, config_dir: str | Path)
     if not str(config["results_dir"]).strip():
         raise ConfigError(f"{config_name}: results_dir: must name a folder (it is empty)")
     variants = check_variants(config, methods, schema, config_name)
+    check_evidence_config(config, list(methods), config_name)
     chosen = {}
     for i, name in enumerate(config["methods"]):
         if name in methods:
