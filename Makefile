@@ -10,11 +10,14 @@ $(BIN)/snakemake: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-.PHONY: setup study test ui dry-run
+.PHONY: setup study test ui dry-run report
 setup: $(BIN)/snakemake
 
 study: setup  ## the default offline study of config/config.yaml
 	$(BIN)/snakemake --cores $(CORES)
+
+report: setup  ## one self-contained HTML page with every table and figure of the finished study
+	$(BIN)/snakemake --report results/report.html
 
 dry-run: setup
 	$(BIN)/snakemake -n
