@@ -55,7 +55,7 @@ def main(run_files, teacher_files, logits_files, tasks: dict[str, str], methods:
         "significance": lambda p: significance.to_csv(p, index=False, float_format="%.6g"),
         "significance_html": lambda p: p.write_text(html_page(
             f"Study {study}: paired comparisons", [("", significance, significance_caption(references))])),
-        "compute": lambda p: compute.to_csv(p, index=False, float_format="%.6g"),
+        "compute": lambda p: compute.to_csv(p, index=False),  # full precision: token counts are large integers
         "compute_html": lambda p: p.write_text(html_page(f"Study {study}: compute per run", [("", compute, cost)])),
         "plot": lambda p: plot_summary(summary, tasks, p),
     }

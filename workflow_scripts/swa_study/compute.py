@@ -67,29 +67,30 @@ def compute_table(runs: pd.DataFrame, teachers: pd.DataFrame, logits: dict[str, 
     method -> what the method takes from the teacher ("logits", "model").
     """
     columns = ["train_seconds", "optimizer_steps", "tokens", "train_flops", "peak_rss_mb"]
-    present = [c for c in columns if c in runs]
     grouped = runs.groupby(["task", "method"], sort=False)
-    table = grouped[present].mean().reindex(columns=columns)
+    table = grouped[[c for c in columns if c in runs]].mean().reindex(columns=columns)
     table["runs"] = grouped.size()
     table = table.reset_index()
     order = {m: i for i, m in enumerate(methods)}
     table = table.sort_values(["task", "method"], key=lambda s: s.map(order) if s.name == "method" else s,
                               kind="stable")
     teacher = teachers.set_index("task") if len(teachers) else pd.DataFrame()
+
+    def teacher_fact(task: str, key: str) -> float:
+        return float(teacher.loc[task, key]) if key in teacher and task in teacher.index else math.nan
+
     rows = []
-    for _, row in table.iterrows():
+    for row in table.to_dict("records"):
         needs = teacher_needs.get(row["task"], {}).get(row["method"], [])
-        row = row.to_dict()
-        fact = lambda key: teacher.loc[row["task"], key] if key in teacher and row["task"] in teacher.index else math.nan  # noqa: E731
-        row["teacher_train_seconds"] = fact("train_seconds") if needs else 0.0
-        row["teacher_train_flops"] = fact("train_flops") if needs else 0.0
-        pass_facts = logits.get(row["task"], {}) if "logits" in needs else {}
-        row["teacher_logits_seconds"] = pass_facts.get("seconds", math.nan) if "logits" in needs else 0.0
-        row["teacher_logits_flops"] = pass_facts.get("flops", math.nan) if "logits" in needs else 0.0
+        uses_logits = "logits" in needs
+        row["teacher_train_seconds"] = teacher_fact(row["task"], "train_seconds") if needs else 0.0
+        row["teacher_train_flops"] = teacher_fact(row["task"], "train_flops") if needs else 0.0
+        row["teacher_logits_seconds"] = logits.get(row["task"], {}).get("seconds", math.nan) if uses_logits else 0.0
+        row["teacher_logits_flops"] = logits.get(row["task"], {}).get("flops", math.nan) if uses_logits else 0.0
         row["total_seconds"] = row["train_seconds"] + row["teacher_train_seconds"] + row["teacher_logits_seconds"]
         row["total_flops"] = row["train_flops"] + row["teacher_train_flops"] + row["teacher_logits_flops"]
         rows.append(row)
-    table = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("seconds_vs_finetune", "flops_vs_finetune")])
+    table = pd.DataFrame(rows, columns=COLUMNS[:-2])
     for key, ratio in (("total_seconds", "seconds_vs_finetune"), ("total_flops", "flops_vs_finetune")):
         base = table[table.method == "finetune"].set_index("task")[key]
         table[ratio] = table[key] / table["task"].map(base)
