@@ -10,7 +10,7 @@ $(BIN)/snakemake: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-.PHONY: setup browser study test ui dry-run
+.PHONY: setup browser study test ui dry-run report
 setup: $(BIN)/snakemake
 
 browser:  ## headless Chromium (Debian package) for the tests of what a user sees: the MLflow UI, the HTML report
@@ -19,6 +19,9 @@ browser:  ## headless Chromium (Debian package) for the tests of what a user see
 
 study: setup  ## the default offline study of config/config.yaml
 	$(BIN)/snakemake --cores $(CORES)
+
+report: setup  ## one self-contained HTML page with every table and figure of the finished study
+	$(BIN)/snakemake --report results/report.html
 
 dry-run: setup
 	$(BIN)/snakemake -n

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 from swa_study.io import remove_stale  # (standard library only)
 from swa_study.study.assets import AssetError, mirror_root, model_slug, resolve_model
 from swa_study.study.config import ConfigError, read_config_file
+from swa_study.study.evidence import analysis_enabled, line_start
 from swa_study.study.plan import load_study
 from swa_study.study.sources import describe_source
 
@@ -235,7 +236,9 @@ def teacher_metrics():
 
 
 def summary_targets():
-    targets = [f"{R}/tables/summary.csv", f"{R}/tables/summary.md"]
+    targets = [f"{R}/tables/summary.csv", f"{R}/tables/summary.md", *task_plots()]
+    if analysis_enabled(STUDY):
+        targets += [f"{R}/analysis/flatness.csv", *flatness_plots()]
     if config["tracking"]["enabled"]:
         targets.append(f"{R}/mlflow_sync.json")
     return targets
@@ -250,3 +253,82 @@ def job_resources(kind):
     if gpus:
         resources.update({"gres": f"gpu:{gpus}"} if settings["gpu_request"] == "gres" else {"gpu": gpus})
     return resources
+
+
+# --- evidence: statistics, compute, flatness, plots (rules/report.smk, rules/analysis.smk) ----------------------
+def task_run_keys(task):
+    return [(t, m, s) for t, m, s in STUDY.runs() if t == task]
+
+
+def task_run_files(name):
+    """Input function: one file (`metrics.json`, `train_log.jsonl`, ...) of every run of the wildcard's task."""
+    return lambda wildcards: [f"{run_dir(*key)}/{name}" for key in task_run_keys(wildcards.task)]
+
+
+def task_teacher_metrics(wildcards):
+    return [f"{teacher_dir(wildcards.task)}/metrics.json"] if STUDY.needs_teacher(wildcards.task) else []
+
+
+def teacher_logits_facts():
+    """What each teacher logits pass cost (train_logits.json), for the tasks where a method reads the logits."""
+    return [f"{teacher_dir(task)}/train_logits.json" for task in STUDY.tasks
+            if any(STUDY.applies(m, task) and "logits" in STUDY.teacher_inputs(m, task) for m in STUDY.methods)]
+
+
+def teacher_needs():
+    """task -> method -> what the method takes from the task's teacher (compute.csv charges it the teacher)."""
+    return {task: {m: list(STUDY.teacher_inputs(m, task)) for m in STUDY.methods if STUDY.applies(m, task)}
+            for task in STUDY.tasks}
+
+
+def task_metric(wildcards):
+    return STUDY.tasks[wildcards.task].main_metric
+
+
+TASK_PLOTS = ("scores.png", "scores.svg", "training.png", "compute.png")
+FLATNESS_PLOTS = ("interpolation.png", "perturbation.png", "sharpness.png", "sharpness.svg")
+
+
+def task_plots():
+    return [f"{R}/plots/{task}/{name}" for task in STUDY.tasks for name in TASK_PLOTS]
+
+
+def flatness_plots():
+    return [f"{R}/plots/{task}/{name}" for task in STUDY.tasks for name in FLATNESS_PLOTS]
+
+
+def flatness_files():
+    return [f"{R}/analysis/{task}/{method}/seed{seed}/flatness.json" for task, method, seed in STUDY.runs()]
+
+
+def line_start_method(wildcards):
+    """The method whose weights of the same seed this run's interpolation line starts from (None: no line)."""
+    return line_start(STUDY, wildcards.task, wildcards.method)
+
+
+def flatness_inputs(wildcards):
+    inputs = {"model": f"{run_dir(wildcards.task, wildcards.method, wildcards.seed)}/model",
+              "info": f"{run_dir(wildcards.task, wildcards.method, wildcards.seed)}/train_info.json",
+              "data": data_dir(wildcards.task, "student")}
+    start = line_start_method(wildcards)
+    if start is not None:
+        inputs["line_start"] = f"{run_dir(wildcards.task, start, wildcards.seed)}/model"
+    return inputs
+
+
+def analysis_settings():
+    """The measures' budget (config `analysis:` without the switches that only decide which jobs exist)."""
+    return {k: v for k, v in config["analysis"].items() if k not in ("enabled", "line_methods")}
+
+
+def evidence_files():
+    """Plots and tables the MLflow mirror attaches to the parent runs, and the flatness files of the child runs."""
+    files = {"plots": task_plots(), "tables": [f"{R}/tables/{name}" for name in
+                                                ("summary.md", "significance.csv", "compute.csv")],
+             "flatness": []}
+    if analysis_enabled(STUDY):
+        files["plots"] += flatness_plots()
+        files["tables"] += [f"{R}/analysis/flatness.md", f"{R}/analysis/flatness.csv"]
+        files["flatness"] = flatness_files()
+    return files
+

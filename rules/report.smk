@@ -10,16 +10,29 @@ rule aggregate:
         runs=run_metrics(),
         infos=run_infos(),
         teachers=teacher_metrics(),
+        logits=teacher_logits_facts(),
     output:
         summary_csv=f"{R}/tables/summary.csv",
         summary_md=f"{R}/tables/summary.md",
-        runs_csv=f"{R}/tables/runs.csv",
-        significance=f"{R}/tables/significance.csv",
-        compute=f"{R}/tables/compute.csv",
-        plot=f"{R}/plots/summary.png",
+        summary_html=report(f"{R}/tables/summary.html", caption="../report/summary.rst", category="1. Results",
+                            labels={"table": "summary"}),
+        runs_csv=report(f"{R}/tables/runs.csv", caption="../report/runs.rst", category="5. Data files",
+                        labels={"file": "runs.csv"}),
+        significance=report(f"{R}/tables/significance.csv", caption="../report/significance.rst",
+                            category="5. Data files", labels={"file": "significance.csv"}),
+        significance_html=report(f"{R}/tables/significance.html", caption="../report/significance.rst",
+                                 category="1. Results", labels={"table": "significance"}),
+        compute=report(f"{R}/tables/compute.csv", caption="../report/compute.rst", category="5. Data files",
+                       labels={"file": "compute.csv"}),
+        compute_html=report(f"{R}/tables/compute.html", caption="../report/compute.rst", category="3. Compute",
+                            labels={"table": "compute"}),
+        plot=report(f"{R}/plots/summary.png", caption="../report/summary_plot.rst", category="1. Results",
+                    labels={"figure": "summary"}),
     params:
         tasks={task: STUDY.tasks[task].main_metric for task in STUDY.tasks},
         methods=list(STUDY.methods),
+        teacher_needs=teacher_needs(),
+        statistics=config["statistics"],
         study=config["study"],
     conda:
         "../envs/study.yaml"
@@ -27,3 +40,31 @@ rule aggregate:
         f"{R}/logs/aggregate.log",
     script:
         "../workflow_scripts/aggregate.py"
+
+
+rule plot_task:
+    input:
+        runs=task_run_files("metrics.json"),
+        logs=task_run_files("train_log.jsonl"),
+        infos=task_run_files("train_info.json"),
+        compute=f"{R}/tables/compute.csv",
+        teachers=task_teacher_metrics,
+    output:
+        scores_png=report(f"{R}/plots/{{task}}/scores.png", caption="../report/scores.rst", category="1. Results",
+                          subcategory="{task}", labels={"task": "{task}", "figure": "scores"}),
+        scores_svg=f"{R}/plots/{{task}}/scores.svg",
+        training=report(f"{R}/plots/{{task}}/training.png", caption="../report/training.rst",
+                        category="4. Training", subcategory="{task}", labels={"task": "{task}", "figure": "training"}),
+        compute=report(f"{R}/plots/{{task}}/compute.png", caption="../report/compute_plot.rst",
+                       category="3. Compute", subcategory="{task}", labels={"task": "{task}", "figure": "compute"}),
+    params:
+        methods=list(STUDY.methods),
+        metric=task_metric,
+        statistics=config["statistics"],
+    conda:
+        "../envs/study.yaml"
+    log:
+        f"{R}/logs/plot_task/{{task}}.log",
+    script:
+        "../workflow_scripts/plot_task.py"
+

@@ -37,7 +37,8 @@ rule teacher_logits:
         model=f"{R}/teacher/{{task}}/model",
         data=teacher_data,
     output:
-        f"{R}/teacher/{{task}}/train_logits.npz",
+        logits=f"{R}/teacher/{{task}}/train_logits.npz",
+        info=f"{R}/teacher/{{task}}/train_logits.json",
     priority: 10  # the KD runs wait for it: start it before the runs that do not
     threads: config["resources"]["train_threads"]
     resources:

@@ -23,6 +23,7 @@ rule mlflow_sync:
         # Not ancient, unlike the training jobs' copy: Snakemake skips the own checks (our retry token) of jobs
         # downstream of a rerun, so a retried tracking_init must trigger the sync through an input.
         init=TRACKING_INIT,
+        **evidence_files(),
     output:
         f"{R}/mlflow_sync.json",
     params:

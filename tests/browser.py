@@ -1,20 +1,27 @@
 """Headless Chromium for the tests that look at what a user sees (the MLflow UI, the HTML report).
 
 `page_text` loads a page, lets its JavaScript run for a while of virtual time, and returns the rendered DOM and its
-visible text. Chromium comes from Debian's package (`make test` installs it); the flags keep it off the network.
+visible text; `inspect_report` opens a Snakemake HTML report with tests/report_check.js and returns what the page
+shows. Chromium comes from Debian's package (`make test` installs it); the flags keep it off the network, on a fresh
+empty profile.
 """
 from __future__ import annotations
 
+import html
+import json
 import re
 import shutil
 import subprocess
 import tempfile
 import time
 import urllib.request
+from pathlib import Path
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--window-size=1600,1000"]
+REPORT_FLAGS = ["--disable-extensions", "--virtual-time-budget=30000", "--run-all-compositor-stages-before-draw"]
+CHECK_SCRIPT = Path(__file__).with_name("report_check.js")
 
 
 def chromium() -> str:
@@ -46,3 +53,24 @@ def page_text(url: str, budget_ms: int = 30000) -> tuple[str, str]:
     text = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
     text = re.sub(r"<[^>]+>", " ", text)
     return dom, " ".join(text.split())
+
+
+def inspect_report(report: Path, timeout: int = 180) -> dict:
+    """{"shown": {category / subcategory: page text}, "images": {name: width decoded}, "tables": {name: <table>
+    count}, "errors": [...]} as the browser saw them."""
+    binary = chromium()
+    with tempfile.TemporaryDirectory() as scratch:
+        page = Path(scratch) / "report.html"
+        source = report.read_text(encoding="utf-8")
+        head, tail = source.rsplit("</body>", 1)  # the last one: embedded sources may spell the tag too
+        page.write_text(f"{head}<script>{CHECK_SCRIPT.read_text()}</script></body>{tail}", encoding="utf-8")
+        profile = Path(scratch) / "profile"
+        profile.mkdir()
+        command = [binary, *CHROMIUM_FLAGS, *REPORT_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()]
+        result = subprocess.run(command,
+                                capture_output=True, text=True, timeout=timeout)
+    matches = re.findall(r'<pre id="evidence-check">(.*?)</pre>', result.stdout, re.S)
+    if not matches:
+        raise RuntimeError(f"the page never finished its checks (chromium exit {result.returncode}): "
+                           f"{result.stderr[-1500:]}")
+    return json.loads(html.unescape(matches[-1]))

@@ -43,7 +43,9 @@ def test_every_family_runs_through_the_same_dag(study):
     # QA distils from cached start/end logits (teacher_logits job); generation runs its teacher live (no job).
     assert job_counts(result.stderr) == {"prepare_data": 4, "train_teacher": 2, "teacher_logits": 1,
                                          "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "tracking_init": 1,
-                                         "mlflow_sync": 1, "all": 1}
+                                         "mlflow_sync": 1,
+                                         "analyse_flatness": RUNS, "flatness_tables": 1, "plot_flatness": 2,
+                                         "plot_task": 2, "all": 1}
     for method in METHODS:
         for seed in SEEDS:
             metrics, info, predictions = read_run(workdir, "squad", method, seed)
@@ -92,3 +94,17 @@ def test_rerun_reproduces_the_metrics(study):
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stderr)["train_student"] == 2
     assert {task: read_run(workdir, task, "swa_kd", 2)[0]["validation"] for task in TASKS} == before
+
+
+def test_flatness_analysis_covers_span_and_seq2seq_models(study):
+    """The losses of losses.py serve every family, so QA and generation runs get the same measures; their line
+    has the training loss only (span search or beam search at every alpha would cost more than the run)."""
+    workdir, _, _ = study
+    for task in TASKS:
+        swa = json.loads((workdir / "results" / "analysis" / task / "swa" / "seed1" / "flatness.json").read_text())
+        finetune = json.loads((workdir / "results" / "analysis" / task / "finetune" / "seed1" / "flatness.json").read_text())
+        assert swa["hessian"]["top_eigenvalue"] > 0 and len(swa["perturbation"]["losses"]) == 2
+        points = {p["alpha"]: p for p in swa["interpolation"]["points"]}
+        assert set(points[0.0]) == {"alpha", "train_loss"}
+        assert points[0.0]["train_loss"] == pytest.approx(finetune["loss"], rel=1e-5)
+        assert points[1.0]["train_loss"] == pytest.approx(swa["loss"], rel=1e-5)

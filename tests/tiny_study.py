@@ -133,6 +133,10 @@ def tiny_config(mirror: Path, **overrides) -> dict:
         },
         "resources": {"train_threads": 1},
         "tracking": {"enabled": True, "uri": "sqlite:///mlflow.db"},
+        # the flatness analysis of every run, on a tiny budget: 2 batches of 8, 5 points on the line, 2 radii
+        "analysis": {"batches": 2, "batch_size": 8, "dev_size": None, "alphas": [-0.5, 0.0, 0.5, 1.0, 1.5],
+                     "radii": [0.1, 0.5], "sharpness_radius": 0.5, "directions": 2, "power_iterations": 5,
+                     "hutchinson_samples": 2},
     }
     for key, value in overrides.items():
         config[key] = value

@@ -21,6 +21,7 @@ from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, Trai
 
 from .batching import SeededLengthGroupedSampler, length_sorted_batches, token_lengths
 from .checkpoints import LOG_COPY, MethodCheckpoints, restore_method_state
+from .compute import training_facts
 from .losses import IGNORE_INDEX, MODEL_INPUTS, forward_logits
 
 if TYPE_CHECKING:  # the methods build on this module, never the other way round
@@ -194,6 +195,7 @@ def training_arguments(settings: TrainSettings, output_dir: Path, checkpoint_eve
         save_total_limit=2,
         eval_strategy="no",
         report_to="none",
+        include_num_input_tokens_seen="non_padding",  # real tokens, for compute.csv's FLOPs estimate
         remove_unused_columns=False,  # keeps cached teacher logits; datasets carry only the columns we need
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -217,7 +219,8 @@ def train_model(
     resume_from: Path | None = None,
     extra_callbacks: tuple = (),
 ) -> dict[str, Any]:
-    """Train in place; return what the run cost (wall time, optimizer steps) and what the method reports.
+    """Train in place; return what the run cost (wall time, optimizer steps, tokens, FLOPs, peak memory: compute.py)
+    and what the method reports.
 
     With `resume_from` (a checkpoint written by this set-up) training continues from there: the Trainer restores
     weights, optimizer, scheduler, RNG states and data position, the method its own state, the log its records.
@@ -250,6 +253,7 @@ def train_model(
         "optimizer_steps": int(output.global_step),
         "train_loss": mean_logged_loss(Path(log_path)),
         "train_examples": len(train_dataset),
+        **training_facts(trainer.model, trainer.state.num_input_tokens_seen),
         **facts,
     }
 

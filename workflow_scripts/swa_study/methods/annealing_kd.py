@@ -133,6 +133,9 @@ class AnnealingKD(TrainingMethod):
             "train_loss": (first["train_loss"] * first["optimizer_steps"]
                            + second["train_loss"] * second["optimizer_steps"]) / max(1, steps),
             "train_examples": first["train_examples"],
+            "tokens": first["tokens"] + second["tokens"], "train_flops": first["train_flops"] + second["train_flops"],
+            "trainable_parameters": first["trainable_parameters"],
+            "peak_rss_mb": max(first["peak_rss_mb"], second["peak_rss_mb"]),
             "phase1_steps": first["optimizer_steps"], "phase2_steps": second["optimizer_steps"],
             "phase1_seconds": first["train_seconds"], "phase2_seconds": second["train_seconds"],
             "phase1_train_loss": first["train_loss"], "phase2_train_loss": second["train_loss"],

@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import (ConfigError, check_results_dir, check_tracking_uri, check_variants, study_schema,
                      task_definitions, validate_config)
+from .evidence import check_evidence_config, task_seeds
 from .methods import MethodSpec, load_methods
 from .tasks import TaskDefinitionError, TaskSpec, task_from_definition
 
@@ -53,7 +54,7 @@ class Study:
 
     def runs(self) -> list[tuple[str, str, int]]:
         return [(task, method, seed) for task in self.tasks for method in self.methods
-                if self.applies(method, task) for seed in self.seeds]
+                if self.applies(method, task) for seed in task_seeds(self, task)]
 
     def teacher_inputs(self, method: str, task: str) -> tuple[str, ...]:
         return self.methods[method].base.teacher_inputs(self.family(task))
@@ -116,6 +117,7 @@ def load_study(config: dict[str, Any], config_name: str, config_dir: str | Path)
     if config["tracking"]["enabled"]:
         check_tracking_uri(config["tracking"]["uri"], config_name)
     variants = check_variants(config, methods, schema, config_name)
+    check_evidence_config(config, list(methods), config_name)
     chosen = {}
     for i, name in enumerate(config["methods"]):
         if name in methods:

@@ -17,7 +17,7 @@ RUN_FILES = ("metrics.json", "train_info.json", "train_log.jsonl", "predictions.
 TEACHER_FILES = ("metrics.json", "train_log.jsonl")
 STEP_KEYS = {"loss": "train_loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
              "phase": "phase", "anneal_t": "anneal_t"}  # the last two: Annealing-KD's phases
-COMPUTE_METRICS = ("train_seconds", "optimizer_steps")
+COMPUTE_METRICS = ("train_seconds", "optimizer_steps", "tokens", "train_flops", "peak_rss_mb")
 
 
 def fingerprint(folder: Path, names: Iterable[str]) -> str:
