@@ -28,6 +28,7 @@ note_skipped_pairs(STUDY)
 onstart:
     lock_results_dir()
     remove_stale_results(workflow.dag.needrun_jobs())
+    prepare_tracking()
 
 
 include: "rules/data.smk"

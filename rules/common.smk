@@ -4,6 +4,7 @@ import fcntl
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -166,14 +167,29 @@ def teacher_dir(task):
 TRACKING_INIT = f"{R}/tracking/init.json"
 
 
-def tracking_input():
-    """The prepared MLflow store, for jobs that log live: waited for, but its timestamp never triggers a rerun."""
-    return {"tracking": ancient(TRACKING_INIT)} if config["tracking"]["enabled"] else {}
-
-
 def tracking_groups():
     """The parent runs to create before training: one per (task, method) of the study."""
     return {f"{task}/{method}": {"task": task, "method": method} for task, method, _ in STUDY.runs()}
+
+
+def prepare_tracking():
+    """Create the MLflow experiment and every parent run before any job starts (`onstart`), so the training jobs
+    that log live only add runs and never race to create the same parent.
+
+    Not a rule on purpose: a job that every training job depended on would, each time it reran (a new method, a
+    server back up), make Snakemake skip its own checks of every job downstream, so missing runs would not be
+    trained. It runs in a child process (MLflow's imports stay out of the planner); an unreachable store is one
+    warning line, the jobs then skip live logging and `mlflow_sync` copies everything later.
+    """
+    if not config["tracking"]["enabled"]:
+        return
+    Path(TRACKING_INIT).parent.mkdir(parents=True, exist_ok=True)
+    log = Path(R) / "logs" / "tracking_init.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    arguments = json.dumps([config["study"], config["tracking"], tracking_groups(), TRACKING_INIT])
+    script = Path(workflow.basedir) / "workflow_scripts" / "init_tracking.py"
+    with open(log, "w") as handle:
+        subprocess.run([sys.executable, str(script), arguments], stdout=handle, check=False)
 
 
 def retry_token(path):
@@ -188,13 +204,13 @@ def retry_token(path):
 
 
 def teacher_inputs(wildcards):
-    return {"data": data_dir(wildcards.task, "teacher"), **tracking_input()}
+    return {"data": data_dir(wildcards.task, "teacher")}
 
 
 def student_inputs(wildcards):
     """The student's data, plus the cached teacher logits and/or the trained teacher model when its method uses them."""
     needs = STUDY.teacher_inputs(wildcards.method, wildcards.task)
-    inputs = {"data": data_dir(wildcards.task, "student"), **tracking_input()}
+    inputs = {"data": data_dir(wildcards.task, "student")}
     if "logits" in needs:
         inputs["teacher_logits"] = f"{teacher_dir(wildcards.task)}/train_logits.npz"
     if "model" in needs:  # RAIL-KD, MATE-KD, word-level KD for generation: the teacher runs inside training

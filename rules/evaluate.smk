@@ -3,7 +3,6 @@ rule evaluate:
         model=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/model",
         info=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/train_info.json",
         data=student_data,
-        **tracking_input(),
     output:
         metrics=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/metrics.json",
         predictions=f"{R}/runs/{{task}}/{{method}}/seed{{seed}}/predictions.tsv",
@@ -13,6 +12,7 @@ rule evaluate:
         max_length=max_length,
         stale=STUDY_TABLES,
         tracking=config["tracking"],
+        tracking_init=TRACKING_INIT,  # written by prepare_tracking before any job starts
     threads: config["resources"]["eval_threads"]
     resources:
         **job_resources("eval"),

@@ -15,6 +15,7 @@ rule train_student:
         checkpoints=config["checkpoints"],
         stale=stale_after_training,
         tracking=config["tracking"],
+        tracking_init=TRACKING_INIT,  # written by prepare_tracking before any job starts
         study=config["study"],
     threads: config["resources"]["train_threads"]
     resources:

@@ -17,6 +17,7 @@ rule train_teacher:
         checkpoints=config["checkpoints"],
         stale=STUDY_TABLES,
         tracking=config["tracking"],
+        tracking_init=TRACKING_INIT,  # written by prepare_tracking before any job starts
         study=config["study"],
     priority: 10  # the KD runs wait for it: start it before the runs that do not
     threads: config["resources"]["train_threads"]

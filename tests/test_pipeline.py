@@ -45,8 +45,7 @@ def mlflow_runs(workdir):
 def test_every_run_and_table_is_written(study):
     workdir, _, result = study
     assert job_counts(result.stderr) == {"prepare_data": 4, "train_teacher": 2, "teacher_logits": 2,
-                                         "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "tracking_init": 1,
-                                         "mlflow_sync": 1,
+                                         "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "mlflow_sync": 1,
                                          "analyse_flatness": RUNS, "flatness_tables": 1, "plot_flatness": 2,
                                          "plot_task": 2, "all": 1}
     for task in TASKS:

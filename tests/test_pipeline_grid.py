@@ -78,8 +78,7 @@ def test_every_variant_is_a_run_of_its_own_and_a_row_of_the_tables(grid):
     workdir, _, result = grid
     runs = len(METHODS) * len(SEEDS)
     assert job_counts(result.stderr) == {"prepare_data": 2, "train_teacher": 1, "teacher_logits": 1,
-                                         "train_student": runs, "evaluate": runs, "aggregate": 1, "tracking_init": 1,
-                                         "mlflow_sync": 1,
+                                         "train_student": runs, "evaluate": runs, "aggregate": 1, "mlflow_sync": 1,
                                          "analyse_flatness": runs, "flatness_tables": 1, "plot_flatness": 1,
                                          "plot_task": 1, "all": 1}
     info = run_info(workdir, "swa_fast")

@@ -177,6 +177,12 @@ def test_a_tracking_server_that_is_down_never_fails_the_study_and_gets_everythin
         assert len(client.get_metric_history(child.info.run_id, "train_loss")) >= 10
         assert {a.path for a in client.list_artifacts(child.info.run_id)} >= {"metrics.json", "train_log.jsonl"}
         assert json.loads((tmp_path / "results" / "mlflow_sync.json").read_text())["status"] == "complete"
+        config["methods"] = ["finetune", "kd", "swa"]  # a new parent run to prepare: the new runs train all the same
+        result = run_snakemake(tmp_path, config)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert run_file(tmp_path, "swa", 1).is_file(), result.stderr[-3000:]
+        keys = {r.data.tags["run_key"] for r in client.search_runs([experiment.experiment_id])}
+        assert {"sst2/swa", "sst2/swa/seed1"} <= keys
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait()

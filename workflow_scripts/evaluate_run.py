@@ -46,4 +46,4 @@ if "snakemake" in globals():
         main(snakemake.params.task, snakemake.input.model, snakemake.input.data, snakemake.input.info,
              snakemake.threads, snakemake.output.metrics, snakemake.output.predictions,
              snakemake.params.family_settings, snakemake.params.max_length, snakemake.params.stale,
-             snakemake.params.tracking, snakemake.input.get("tracking"))
+             snakemake.params.tracking, snakemake.params.tracking_init)

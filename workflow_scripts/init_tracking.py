@@ -1,17 +1,22 @@
-"""Step tracking_init: prepare the MLflow store once, before any training job logs to it.
+"""Prepare the MLflow store once, before any training job logs to it (run by the Snakefile's `onstart`).
 
 Creating an SQLite store (its tables), the study's experiment and the parent run of every (task, method) from one
-job means the parallel training jobs that follow only add runs and metrics: they never race to create the same
+process means the parallel training jobs that follow only add runs and metrics: they never race to create the same
 thing. An unreachable store is a warning, not a failed study: the status is recorded, training jobs then skip live
-logging, and the next `snakemake` run retries this step (and `mlflow_sync` copies everything from results/).
-Params:  study, tracking (uri, artifact_location), groups ({task/method: tags}).
-Output:  tracking/init.json: uri, experiment id, parent run ids, status (complete | unreachable).
-Run:     snakemake --cores all -R tracking_init
+logging, and the next `snakemake` run tries again (and `mlflow_sync` copies everything from results/).
+Arguments: one JSON list: study, tracking (uri, artifact_location), groups ({task/method: tags}), output path.
+Output:    tracking/init.json: uri, experiment id, parent run ids, status (complete | unreachable).
+Log:       results/logs/tracking_init.log (warnings also go to the console).
 """
-from swa_study.io import write_json
-from swa_study.steps import step_log
-from swa_study.tracking.live import warn_once
-from swa_study.tracking.store import artifact_root, client_for, ensure_parent, experiment_id
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # swa_study, when run as a script
+
+from swa_study.io import write_json  # noqa: E402
+from swa_study.tracking.store import (artifact_root, client_for, ensure_parent, experiment_id,  # noqa: E402
+                                      warn_once)
 
 
 def main(study: str, tracking: dict, groups: dict[str, dict[str, str]], output: str) -> None:
@@ -28,6 +33,5 @@ def main(study: str, tracking: dict, groups: dict[str, dict[str, str]], output: 
     write_json(output, {"uri": uri, "status": "complete", "experiment_id": experiment, "parents": parents})
 
 
-if "snakemake" in globals():
-    with step_log(snakemake.log[0], snakemake.output):
-        main(snakemake.params.study, snakemake.params.tracking, snakemake.params.groups, snakemake.output[0])
+if __name__ == "__main__":
+    main(*json.loads(sys.argv[1]))

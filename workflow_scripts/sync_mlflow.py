@@ -17,8 +17,7 @@ import yaml
 from swa_study.io import write_json
 from swa_study.steps import step_log
 from swa_study.tracking.evidence import sync_evidence
-from swa_study.tracking.live import warn_once
-from swa_study.tracking.store import artifact_root, client_for, experiment_id
+from swa_study.tracking.store import artifact_root, client_for, experiment_id, warn_once
 from swa_study.tracking.sync import sync_study
 
 

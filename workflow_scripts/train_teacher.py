@@ -101,6 +101,6 @@ if "snakemake" in globals():
             checkpoints=snakemake.params.checkpoints,
             stale=snakemake.params.stale,
             tracking=snakemake.params.tracking,
-            tracking_init=snakemake.input.get("tracking"),
+            tracking_init=snakemake.params.tracking_init,
             study=snakemake.params.study,
         )

@@ -2,7 +2,7 @@
 
 - `store`: the connection (fast failure when a server is down, retries with backoff when SQLite is busy), the
   experiment (marked as model training, so the UI opens on its runs) and the parent run of every (task, method),
-  created once by the `tracking_init` rule before any training job starts, so parallel jobs never race to create them.
+  created once when the study starts (the Snakefile's `onstart`, init_tracking.py), so parallel jobs never race.
 - `records`: how results files become MLflow params, metrics (stamped with the time they were measured), tags and
   dataset inputs; shared by the live and the rebuild paths, so both write the same things.
 - `live`: a training job's run, written while it trains (params at start, loss/LR/grad norm as logged) and completed

@@ -21,25 +21,13 @@ from transformers import TrainerCallback
 from ..io import read_json
 from ..training import log_record
 from .records import dataset_inputs, record_metrics
-from .store import DATASET_RACE, client_for, find_run, retrying
+from .store import DATASET_RACE, client_for, find_run, retrying, warn_once
 
 FLUSH_SECONDS = 5.0
 
 
-def warn_once(state: dict[str, bool], uri: str, error: BaseException, what: str) -> None:
-    if state.get("warned"):
-        return
-    state["warned"] = True
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-    message = (f"warning: MLflow tracking at {uri} failed while {what} ({reason}); the run goes on and "
-               "`mlflow_sync` will copy it from results/")
-    print(message, file=sys.stderr)
-    if sys.__stderr__ is not sys.stderr:
-        print(message, file=sys.__stderr__)
-
-
 def tracking_context(tracking: dict[str, Any] | None, init_file: str | None) -> dict[str, Any] | None:
-    """The experiment and parent runs `tracking_init` prepared, or None when live logging is off or impossible."""
+    """The experiment and parent runs init_tracking.py prepared, or None when live logging is off or impossible."""
     if not tracking or not tracking.get("enabled") or not init_file or not Path(init_file).is_file():
         return None
     init = read_json(init_file)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -93,3 +94,15 @@ def ensure_parent(client: MlflowClient, experiment: str, run_key: str, tags: dic
     run = retrying(client.create_run, experiment, run_name=run_key, tags={"run_key": run_key, **tags})
     retrying(client.set_terminated, run.info.run_id)
     return run.info.run_id
+
+
+def warn_once(state: dict[str, bool], uri: str, error: BaseException, what: str) -> None:
+    if state.get("warned"):
+        return
+    state["warned"] = True
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    message = (f"warning: MLflow tracking at {uri} failed while {what} ({reason}); the run goes on and "
+               "`mlflow_sync` will copy it from results/")
+    print(message, file=sys.stderr)
+    if sys.__stderr__ is not sys.stderr:
+        print(message, file=sys.__stderr__)
