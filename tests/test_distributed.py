@@ -77,3 +77,22 @@ def test_a_batch_that_does_not_split_evenly_is_refused():
     with pytest.raises(ValueError, match="student.batch_size 6 does not split over resources.train_processes 4"):
         per_device_batch(6, 4, "student.batch_size")
     assert threads_per_process(4, 2) == 2 and threads_per_process(1, 2) == 1
+
+
+def test_a_setting_that_cannot_run_data_parallel_stops_the_plan_naming_the_key():
+    from swa_study.study.config import ConfigError
+    from swa_study.study.plan import load_study
+    from tiny_study import REPO
+
+    def plan(**changes):
+        config = {**tiny_config("/nonexistent", tasks=["sst2"], methods=["finetune", "swa"]), **changes}
+        config["method_params"] = {"swa": {"swa_start": 0.5}}
+        config["resources"] = {"train_processes": 2}
+        return load_study(config, "config.yaml", REPO / "config")
+
+    assert plan().config["resources"]["train_processes"] == 2
+    with pytest.raises(ConfigError, match=r"^config.yaml: student.batch_size: 7 does not split over "
+                                          r"resources.train_processes 2 \(task sst2\)"):
+        plan(student={"epochs": 1, "batch_size": 7, "learning_rate": 1e-3})
+    with pytest.raises(ConfigError, match="method 'mate_kd' \\(MATE-KD\\) trains in one process only"):
+        plan(methods=["finetune", "mate_kd"])
