@@ -14,6 +14,7 @@ Resume:  with checkpoints.every_steps > 0, a resumable checkpoint every that man
          run). Removed once the outputs exist, unless checkpoints.keep.
 Parallel: resources.train_processes > 1 trains data-parallel: the job re-runs this script under torchrun with that
          many ranks (swa_study/distributed.py); rank 0 alone writes the outputs, the log and the MLflow run.
+         MATE-KD always trains in one process (study/parallel.py).
 Run:     snakemake --cores all -R train_student     (all runs), or name one output file as the target.
 """
 import shutil
@@ -28,6 +29,7 @@ from swa_study.methods import build_method
 from swa_study.models import load_for_training, save_trained
 from swa_study.steps import environment_facts, set_threads, step_log
 from swa_study.study.assets import mirror_root, resolve_model
+from swa_study.study.parallel import job_processes
 from swa_study.study.tasks import task_from_param
 from swa_study.tracking.live import LiveRun, tracking_context
 from swa_study.tracking.records import flatten, version_tags
@@ -124,7 +126,8 @@ if "snakemake" in globals():
             tracking=snakemake.params.tracking,
             tracking_init=snakemake.input.get("tracking"),
             study=snakemake.params.study,
-            processes=snakemake.config["resources"]["train_processes"],  # not a param: no rerun when it changes
+            # config, not a rule param: the result does not depend on it, so changing it reruns nothing
+            processes=job_processes(snakemake.config, snakemake.params.method),
         )
 elif __name__ == "__main__":  # a rank of a data-parallel job (distributed.launch)
     distributed.run_rank(main)

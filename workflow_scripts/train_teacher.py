@@ -27,6 +27,7 @@ from swa_study.metrics import compute_task_metrics, predictions_from_logits
 from swa_study.models import load_for_training, save_trained
 from swa_study.steps import environment_facts, set_threads, step_log
 from swa_study.study.assets import mirror_root, resolve_model
+from swa_study.study.parallel import job_processes
 from swa_study.study.tasks import task_from_param
 from swa_study.tracking.live import LiveRun, tracking_context
 from swa_study.tracking.records import flatten, version_tags
@@ -120,7 +121,8 @@ if "snakemake" in globals():
             tracking=snakemake.params.tracking,
             tracking_init=snakemake.input.get("tracking"),
             study=snakemake.params.study,
-            processes=snakemake.config["resources"]["train_processes"],  # not a param: no rerun when it changes
+            # config, not a rule param: the result does not depend on it, so changing it reruns nothing
+            processes=job_processes(snakemake.config),
         )
 elif __name__ == "__main__":  # a rank of a data-parallel job (distributed.launch)
     distributed.run_rank(main)

@@ -2,8 +2,9 @@
 stops the study before any job runs, with one line naming the config key, instead of failing hours into a job.
 
 Each of N processes takes batch_size / N rows of every global batch, so every training job's batch size must be a
-multiple of N. MATE-KD cannot run data-parallel: its generator draws masks from one random stream per process, and
-the draws for each rank's half-batch would leave the ranks' generators apart.
+multiple of N. MATE-KD trains in one process whatever the setting (`job_processes`): its generator draws masks from
+one random stream per process, and the draws for each rank's share of the batch would leave the ranks' generators
+(and the result) apart from a one-process run.
 """
 from __future__ import annotations
 
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
     from .plan import Study
 
 SINGLE_PROCESS_METHODS = ("mate_kd",)
+
+
+def job_processes(config: dict, base_method: str | None = None) -> int:
+    """The processes a training job runs as: resources.train_processes, or 1 for a method that cannot split."""
+    if base_method in SINGLE_PROCESS_METHODS:
+        return 1
+    return int(config["resources"]["train_processes"])
 
 
 def batch_size_key(study: "Study", role: str, task: str, method: str | None = None) -> str:
@@ -42,8 +50,7 @@ def check_data_parallel(study: "Study", config_name: str) -> None:
              for task in study.tasks for method in study.methods if study.applies(method, task)]
     for role, task, method, params in jobs:
         if method is not None and study.methods[method].base.name in SINGLE_PROCESS_METHODS:
-            raise ConfigError(f"{config_name}: resources.train_processes: {processes}, but method {method!r} "
-                              "(MATE-KD) trains in one process only; set it to 1 or leave the method out")
+            continue
         if int(params["batch_size"]) % processes:
             raise ConfigError(f"{config_name}: {batch_size_key(study, role, task, method)}: {params['batch_size']} "
                               f"does not split over resources.train_processes {processes} (task {task}); make it "
