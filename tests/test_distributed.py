@@ -98,3 +98,19 @@ def test_a_setting_that_cannot_run_data_parallel_stops_the_plan_naming_the_key()
     assert job_processes(plan().config, "swa") == 2
     assert job_processes(plan().config, "mate_kd") == 1  # its generator's random stream cannot split (parallel.py)
     plan(methods=["finetune", "mate_kd"], method_params={"mate_kd": {"batch_size": 7}})  # one process: any batch
+
+
+def test_a_failing_rank_fails_the_job_with_its_one_line_reason(tmp_path, monkeypatch):
+    from swa_study.distributed import launch
+    from tiny_study import REPO
+
+    script = tmp_path / "step.py"
+    script.write_text("from swa_study.distributed import rank, run_rank\n\n"
+                      "def main(rows):\n"
+                      "    if rank() == 1:\n"
+                      "        raise ValueError(f'rank 1 cannot read {rows} rows')\n\n"
+                      "run_rank(main)\n")
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "workflow_scripts"))
+    with pytest.raises(RuntimeError, match=r"^data-parallel training \(2 processes\) failed: "
+                                           r"rank 1 cannot read 48 rows$"):
+        launch(script, {"rows": 48}, 2)
