@@ -72,6 +72,26 @@ def test_two_processes_write_one_set_of_outputs(runs, method):
         assert {"rng_state_0.pth", "rng_state_1.pth", "method_state.json"} <= set(marked)
 
 
+def test_a_two_process_job_resumed_mid_epoch_ends_with_the_weights_of_one_process(runs):
+    """A killed 2-process swa job resumes from its step-8 checkpoint (2 steps into epoch 2) in the same data order."""
+    import shutil
+
+    import yaml
+
+    single, double = (r / "swa" / "seed1" for r in runs)
+    shutil.rmtree(double / "checkpoints" / "checkpoint-12")  # as if killed after the step-8 checkpoint
+    for output in ("model", "train_info.json", "train_log.jsonl"):
+        shutil.rmtree(double / output) if output == "model" else (double / output).unlink()
+    workdir = runs[1].parents[2]
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    result = run_snakemake(workdir, config, "--", "results/runs/sst2/swa/seed1/train_info.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((double / "train_info.json").read_text())["compute"]["resumed_from_step"] == 8
+    one, two = (load_file(str(r / "model" / "model.safetensors")) for r in (single, double))
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], atol=1e-5, rtol=1e-4, msg=key)
+
+
 def test_a_batch_that_does_not_split_evenly_is_refused():
     assert per_device_batch(32, 4) == 8
     with pytest.raises(ValueError, match="student.batch_size 6 does not split over resources.train_processes 4"):

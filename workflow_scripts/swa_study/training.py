@@ -124,7 +124,17 @@ class MethodTrainer(Trainer):
         # Mega-batches of the *global* batch on every rank: the same order as one process, which accelerate then
         # cuts into per-rank slices (each rank's sampler yields the same sequence: same seed, same epoch).
         batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
-        return SeededLengthGroupedSampler(token_lengths(dataset), batch, seed)
+        self.seeded_sampler = SeededLengthGroupedSampler(token_lengths(dataset), batch, seed)
+        return self.seeded_sampler
+
+    def _run_epoch(self, *args, **kwargs):
+        """Tell the seeded sampler its epoch directly. A data-parallel run resumed mid-epoch wraps it three deep
+        (skipped batches, rank shard, batch sampler), where the Trainer's and accelerate's `set_epoch` never reach,
+        and would replay epoch 0's order."""
+        sampler = getattr(self, "seeded_sampler", None)
+        if sampler is not None and kwargs.get("epoch") is not None:
+            sampler.set_epoch(int(kwargs["epoch"]))
+        return super()._run_epoch(*args, **kwargs)
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         if self.lr_scheduler is None:
