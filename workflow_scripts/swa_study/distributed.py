@@ -54,12 +54,13 @@ def barrier() -> None:
         torch.distributed.barrier()
 
 
-def per_device_batch(batch_size: int, processes: int, key: str = "batch_size") -> int:
-    """Each process's share of the global batch; a batch that does not split evenly is a config error, not a
-    silently different global batch."""
+def per_device_batch(batch_size: int, processes: int, key: str = "batch_size",
+                     over: str = "resources.train_processes") -> int:
+    """Each process's (or GPU's) share of the global batch; a batch that does not split evenly is a config error,
+    not a silently different global batch."""
     if processes < 1 or batch_size % processes:
-        raise ValueError(f"{key} {batch_size} does not split over resources.train_processes {processes} "
-                         "(each process takes an equal share of the global batch): make it a multiple")
+        raise ValueError(f"{key} {batch_size} does not split over {over} {processes} "
+                         "(each takes an equal share of the global batch): make it a multiple")
     return batch_size // processes
 
 

@@ -191,13 +191,16 @@ def training_arguments(settings: TrainSettings, output_dir: Path, checkpoint_eve
     each takes `batch_size` / N rows, so the global batch (and every step's update) stays the configured one.
     """
     processes = world_size()
+    # one process seeing several GPUs (MATE-KD given `gpus`) runs DataParallel: it splits each batch over them too
+    shares = processes if processes > 1 else max(1, torch.cuda.device_count())
     # accelerate sets up a CPU process group (gloo) only when told the job runs on the CPU
     distributed = {"use_cpu": True, "ddp_backend": "gloo"} if processes > 1 and not torch.cuda.is_available() else {}
     options: dict[str, Any] = dict(
         output_dir=str(output_dir),
         num_train_epochs=settings.epochs,
         learning_rate=settings.learning_rate,
-        per_device_train_batch_size=per_device_batch(settings.batch_size, processes),
+        per_device_train_batch_size=per_device_batch(settings.batch_size, shares,
+                                                     over="resources.train_processes" if processes > 1 else "GPUs"),
         per_device_eval_batch_size=max(64, settings.batch_size),
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         weight_decay=settings.weight_decay,  # the Trainer exempts biases and LayerNorm weights
