@@ -22,7 +22,7 @@ from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, Trai
 from .batching import SeededLengthGroupedSampler, length_sorted_batches, token_lengths
 from .checkpoints import LOG_COPY, MethodCheckpoints, restore_method_state
 from .compute import training_facts
-from .distributed import barrier, per_device_batch, world_size
+from .distributed import per_device_batch, world_size
 from .losses import IGNORE_INDEX, MODEL_INPUTS, forward_logits
 
 if TYPE_CHECKING:  # the methods build on this module, never the other way round
