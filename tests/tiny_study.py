@@ -24,15 +24,17 @@ NEGATIVE = ["bad", "awful", "dull", "boring", "weak", "tedious", "messy", "flat"
 NOUNS = ["film", "story", "cast", "plot", "ending", "script", "score", "pace"]
 
 
-def build_model(folder: Path, layers: int, seed: int, hidden: int = 32) -> None:
-    """A random-init BERT with `layers` layers of width `hidden`, saved with the real tokenizer."""
+def build_model(folder: Path, layers: int, seed: int, hidden: int = 32, dropout: float = 0.1) -> None:
+    """A random-init BERT with `layers` layers of width `hidden`, saved with the real tokenizer (`dropout` 0: a run
+    whose result depends on the data order alone, as the data-parallel test compares)."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(TOKENIZER))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=128)
+                        num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=128,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 

@@ -12,18 +12,24 @@ Outputs: model/ (safetensors; for SWA the averaged weights), train_log.jsonl (pe
 Resume:  with checkpoints.every_steps > 0, a resumable checkpoint every that many steps in checkpoints/ beside the
          outputs; a rerun of a killed job continues from the newest intact one (same metrics as an uninterrupted
          run). Removed once the outputs exist, unless checkpoints.keep.
+Parallel: resources.train_processes > 1 trains data-parallel: the job re-runs this script under torchrun with that
+         many ranks (swa_study/distributed.py); rank 0 alone writes the outputs, the log and the MLflow run.
+         MATE-KD always trains in one process (study/parallel.py).
 Run:     snakemake --cores all -R train_student     (all runs), or name one output file as the target.
 """
 import shutil
+import tempfile
 from pathlib import Path
 
 from swa_study.checkpoints import attempt_id, claim_folder, files_digest
+from swa_study import distributed
 from swa_study.data import attach_teacher_logits, load_prepared
 from swa_study.io import atomic_file, read_json, remove_stale, write_json
 from swa_study.methods import build_method
 from swa_study.models import load_for_training, save_trained
 from swa_study.steps import environment_facts, set_threads, step_log
 from swa_study.study.assets import mirror_root, resolve_model
+from swa_study.study.parallel import job_processes
 from swa_study.study.tasks import task_from_param
 from swa_study.tracking.live import LiveRun, tracking_context
 from swa_study.tracking.records import flatten, version_tags
@@ -32,10 +38,27 @@ from swa_study.training import TrainSettings, model_columns, training_arguments
 
 def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remote_code, data_dir, teacher_logits,
          hp, threads, output_model, output_log, output_info, teacher_model=None, checkpoints=None,
-         stale=(), tracking=None, tracking_init=None, study="") -> None:
-    remove_stale(stale)  # this run's old scores and the study's tables must not outlive its retraining
-    set_threads(threads)
+         stale=(), tracking=None, tracking_init=None, study="", processes=1, attempt=None) -> None:
+    arguments = dict(locals())  # what each rank's `main` gets when this job trains data-parallel
+    main_rank = distributed.is_main()
+    if main_rank:
+        remove_stale(stale)  # this run's old scores and the study's tables must not outlive its retraining
     task = task_from_param(task_param)
+    checkpoints = checkpoints or {"every_steps": 0, "keep": False}
+    teacher_inputs = [Path(p) for p in (teacher_logits, teacher_model) if p is not None]
+    data_info = read_json(Path(data_dir) / "info.json")
+    fingerprint = {"model": model_name, "method": method_name, "hp": hp, "seed": seed,
+                   "data": data_info, "teacher": files_digest(teacher_inputs)}
+    scratch = Path(output_model).parent / "checkpoints"
+    if attempt is None:  # the launching process (or the only one) claims the folder; ranks get the attempt
+        scratch = claim_folder(scratch, fingerprint)  # kept across a kill
+        attempt = attempt_id(scratch)
+    if processes > 1 and not distributed.inside_launch():
+        distributed.per_device_batch(int(hp["batch_size"]), processes, "student.batch_size")
+        distributed.launch(__file__, {**arguments, "attempt": attempt,
+                                      "threads": distributed.threads_per_process(threads, processes)}, processes)
+        return
+    set_threads(threads)
     method = build_method(method_name, task, hp)
     splits = load_prepared(data_dir)
     train, heldout = splits["train"], splits.get("heldout")
@@ -46,14 +69,14 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
     student_path = resolve_model(model_name, mirror_root(mirror))
     model, tokenizer = load_for_training(student_path, task, seed, trust_remote_code)  # head per task family
     method.setup(tokenizer=tokenizer, seed=seed, student_path=student_path, teacher_path=teacher_model, mirror=mirror)
-
-    checkpoints = checkpoints or {"every_steps": 0, "keep": False}
-    teacher_inputs = [Path(p) for p in (teacher_logits, teacher_model) if p is not None]
-    fingerprint = {"model": model_name, "method": method_name, "hp": hp, "seed": seed,
-                   "data": read_json(Path(data_dir) / "info.json"), "teacher": files_digest(teacher_inputs)}
-    scratch = claim_folder(Path(output_model).parent / "checkpoints", fingerprint)  # kept across a kill
-    attempt = attempt_id(scratch)
-    data_info = read_json(Path(data_dir) / "info.json")
+    if not main_rank:  # the other ranks train alike and write nothing the job keeps
+        with tempfile.TemporaryDirectory(prefix="swa-rank-") as folder:
+            args = training_arguments(TrainSettings.from_params(hp, seed), scratch,
+                                      checkpoint_every=checkpoints["every_steps"])
+            method.train(model, tokenizer, train.select_columns(model_columns(train, extra)), args,
+                         Path(folder) / "train_log.jsonl",
+                         heldout_dataset=heldout.select_columns(model_columns(heldout)) if heldout else None)
+        return
     live = LiveRun(tracking_context(tracking, tracking_init), f"{task.name}/{run_name}/seed{seed}",
                    f"{task.name}/{run_name}", attempt,
                    params={"task": task.name, "method": run_name, "base_method": method_name, "seed": seed,
@@ -103,4 +126,8 @@ if "snakemake" in globals():
             tracking=snakemake.params.tracking,
             tracking_init=snakemake.params.tracking_init,
             study=snakemake.params.study,
+            # config, not a rule param: the result does not depend on it, so changing it reruns nothing
+            processes=job_processes(snakemake.config, snakemake.params.method),
         )
+elif __name__ == "__main__":  # a rank of a data-parallel job (distributed.launch)
+    distributed.run_rank(main)

@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 from transformers import TrainerCallback
 
+from .distributed import barrier
 from .io import atomic_dir, read_json, write_json
 
 MARKER = "complete.json"
@@ -125,8 +126,11 @@ class MethodCheckpoints(TrainerCallback):
         return self.elapsed_before + time.perf_counter() - self.started
 
     def on_save(self, args, state, control, model=None, **kwargs):
+        # Data-parallel: every rank's files (its RNG state) must be complete before rank 0 lists and marks them;
+        # the barrier runs on every rank, and only rank 0 writes (the method state is the same on every rank).
+        barrier()
         folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-        if not folder.is_dir():
+        if not state.is_world_process_zero or not folder.is_dir():
             return
         tensors, meta = self.method.state_dict()
         if tensors:

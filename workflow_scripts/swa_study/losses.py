@@ -33,9 +33,10 @@ def forward_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> to
     target shifted right (teacher forcing), and a QA model's start and end logits are stacked on axis 1.
     """
     inputs = {key: batch[key] for key in MODEL_INPUTS if key in batch}
-    if getattr(getattr(model, "config", None), "is_encoder_decoder", False):
+    core = getattr(model, "module", model)  # data-parallel training hands over the DDP wrapper; config is inside
+    if getattr(getattr(core, "config", None), "is_encoder_decoder", False):
         inputs.pop("token_type_ids", None)
-        inputs["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
+        inputs["decoder_input_ids"] = core.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
     outputs = model(**inputs)
     if getattr(outputs, "start_logits", None) is not None:
         return torch.stack([outputs.start_logits, outputs.end_logits], dim=1)

@@ -22,6 +22,7 @@ from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, Trai
 from .batching import SeededLengthGroupedSampler, length_sorted_batches, token_lengths
 from .checkpoints import LOG_COPY, MethodCheckpoints, restore_method_state
 from .compute import training_facts
+from .distributed import per_device_batch, world_size
 from .losses import IGNORE_INDEX, MODEL_INPUTS, forward_logits
 
 if TYPE_CHECKING:  # the methods build on this module, never the other way round
@@ -120,8 +121,20 @@ class MethodTrainer(Trainer):
         if self.args.train_sampling_strategy != "group_by_length" or not hasattr(dataset, "column_names"):
             return super()._get_train_sampler(train_dataset)
         seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
-        batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-        return SeededLengthGroupedSampler(token_lengths(dataset), batch, seed)
+        # Mega-batches of the *global* batch on every rank: the same order as one process, which accelerate then
+        # cuts into per-rank slices (each rank's sampler yields the same sequence: same seed, same epoch).
+        batch = self.args.train_batch_size * self.args.gradient_accumulation_steps * self.args.world_size
+        self.seeded_sampler = SeededLengthGroupedSampler(token_lengths(dataset), batch, seed)
+        return self.seeded_sampler
+
+    def _run_epoch(self, *args, **kwargs):
+        """Tell the seeded sampler its epoch directly. A data-parallel run resumed mid-epoch wraps it three deep
+        (skipped batches, rank shard, batch sampler), where the Trainer's and accelerate's `set_epoch` never reach,
+        and would replay epoch 0's order."""
+        sampler = getattr(self, "seeded_sampler", None)
+        if sampler is not None and kwargs.get("epoch") is not None:
+            sampler.set_epoch(int(kwargs["epoch"]))
+        return super()._run_epoch(*args, **kwargs)
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         if self.lr_scheduler is None:
@@ -174,13 +187,20 @@ def training_arguments(settings: TrainSettings, output_dir: Path, checkpoint_eve
     """TrainingArguments for a CPU laptop or a GPU node alike; nothing is reported to trackers from inside training.
 
     `checkpoint_every` > 0 saves a resumable checkpoint into `output_dir` every that many optimizer steps (the two
-    newest are kept, so one always survives a kill during the next save).
+    newest are kept, so one always survives a kill during the next save). Under a torchrun launch of N processes
+    each takes `batch_size` / N rows, so the global batch (and every step's update) stays the configured one.
     """
+    processes = world_size()
+    # one process seeing several GPUs (MATE-KD given `gpus`) runs DataParallel: it splits each batch over them too
+    shares = processes if processes > 1 else max(1, torch.cuda.device_count())
+    # accelerate sets up a CPU process group (gloo) only when told the job runs on the CPU
+    distributed = {"use_cpu": True, "ddp_backend": "gloo"} if processes > 1 and not torch.cuda.is_available() else {}
     options: dict[str, Any] = dict(
         output_dir=str(output_dir),
         num_train_epochs=settings.epochs,
         learning_rate=settings.learning_rate,
-        per_device_train_batch_size=settings.batch_size,
+        per_device_train_batch_size=per_device_batch(settings.batch_size, shares,
+                                                     over="resources.train_processes" if processes > 1 else "GPUs"),
         per_device_eval_batch_size=max(64, settings.batch_size),
         gradient_accumulation_steps=settings.gradient_accumulation_steps,
         weight_decay=settings.weight_decay,  # the Trainer exempts biases and LayerNorm weights
@@ -201,7 +221,7 @@ def training_arguments(settings: TrainSettings, output_dir: Path, checkpoint_eve
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
         train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
-        **precision_arguments(settings.precision),
+        **{**precision_arguments(settings.precision), **distributed},  # both may say use_cpu
     )
     options.update(overrides)
     return TrainingArguments(**options)

@@ -110,6 +110,11 @@ class RailKD(TrainingMethod):
             heads = RailProjections(model.config.hidden_size, self.teacher.config.hidden_size, self.student_layers,
                                     int(self.params["projection_dim"]), bool(self.params["concatenate"]))
         model.add_module(HEADS, heads)  # before the Trainer exists, so its optimizer includes the heads
+        if args.world_size > 1:
+            # The heads run outside the student's forward; DDP's search for unused parameters, which starts from
+            # the forward's outputs, would count them unused and then see their gradients twice. Every parameter
+            # gets a gradient at every step here, so the search is not needed.
+            args.ddp_find_unused_parameters = False
         try:
             return super().train(model, tokenizer, train_dataset, args, log_path, heldout_dataset, job_callbacks)
         finally:
@@ -117,7 +122,8 @@ class RailKD(TrainingMethod):
 
     def compute_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = {key: batch[key] for key in MODEL_INPUTS if key in batch}
-        if not model.training or not hasattr(model, HEADS):  # evaluation: the task loss only
+        core = getattr(model, "module", model)  # data-parallel: the heads live on the wrapped student
+        if not model.training or not hasattr(core, HEADS):  # evaluation: the task loss only
             return supervised_loss(self.task, model(**inputs).logits, batch["labels"])
         student = model(**inputs, output_hidden_states=True)
         with torch.no_grad():
@@ -126,7 +132,7 @@ class RailKD(TrainingMethod):
         pooling = self.params["pooling"]
         student_reps = [pool(student.hidden_states[i], mask, pooling) for i in range(1, self.student_layers + 1)]
         teacher_reps = [pool(teacher.hidden_states[j], mask, pooling) for j in self.current_layers()]
-        rail = getattr(model, HEADS)(student_reps, teacher_reps)
+        rail = getattr(core, HEADS)(student_reps, teacher_reps)
         soft = kd_loss(student.logits, teacher.logits, batch["labels"], alpha=1.0,
                        temperature=float(self.params["temperature"]), regression=self.task.is_regression)
         hard = supervised_loss(self.task, student.logits, batch["labels"])

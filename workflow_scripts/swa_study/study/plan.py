@@ -15,6 +15,7 @@ from .config import (ConfigError, check_results_dir, check_tracking_uri, check_v
                      task_definitions, validate_config)
 from .evidence import check_evidence_config, task_seeds
 from .methods import MethodSpec, load_methods
+from .parallel import check_data_parallel
 from .tasks import TaskDefinitionError, TaskSpec, task_from_definition
 
 FAMILY_RUN_KEYS = ("max_length", "teacher", "student")  # family-section keys that are training settings, not task ones
@@ -147,4 +148,6 @@ def load_study(config: dict[str, Any], config_name: str, config_dir: str | Path)
             tasks[name] = task_from_definition(name, definition, f"{file}: {prefix}")
         except TaskDefinitionError as error:
             raise ConfigError(str(error)) from None
-    return Study(config=config, tasks=tasks, methods=chosen, seeds=list(config["seeds"]))
+    study = Study(config=config, tasks=tasks, methods=chosen, seeds=list(config["seeds"]))
+    check_data_parallel(study, config_name)
+    return study
