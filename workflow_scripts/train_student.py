@@ -5,7 +5,7 @@ Inputs:  the task's data tokenised with the student's tokenizer; the cached teac
 Params:  task (name and definition), method (the built-in method; a variant's base), model, mirror, hp (the
          method's keys at their defaults, config `student`, `method_params.<method>`, a variant's overrides),
          trust_remote_code.
-Outputs: model/ (safetensors; for SWA the averaged weights), train_log.jsonl (per-step loss and LR),
+Outputs: model/ (safetensors; for SWA the averaged weights; SWAG adds swag_moments.safetensors), train_log.jsonl (per-step loss and LR),
          train_info.json (resolved hyper-parameters, compute spent, method facts, versions).
 Run:     snakemake --cores all -R train_student     (all runs), or name one output file as the target.
 """
@@ -34,7 +34,8 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
         train = attach_teacher_logits(train, teacher_logits, same_tokens=task.family == "qa")
         extra = ("teacher_logits",)
     student_path = resolve_model(model_name, mirror_root(mirror))
-    model, tokenizer = load_for_training(student_path, task, seed, trust_remote_code)  # head per task family
+    init_seed = seed if hp.get("init_seed") is None else int(hp["init_seed"])  # a fixed one: soups' shared start
+    model, tokenizer = load_for_training(student_path, task, init_seed, trust_remote_code)  # head per task family
     method.setup(tokenizer=tokenizer, seed=seed, student_path=student_path, teacher_path=teacher_model, mirror=mirror)
 
     scratch = Path(output_model).parent / "trainer"
@@ -43,7 +44,7 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
         compute = method.train(model, tokenizer, train.select_columns(model_columns(train, extra)), args, log_path,
                                heldout_dataset=heldout.select_columns(model_columns(heldout)) if heldout else None)
     shutil.rmtree(scratch, ignore_errors=True)
-    save_trained(model, tokenizer, output_model)
+    save_trained(model, tokenizer, output_model, extra=method.saved_files())
     write_json(output_info, {
         "task": task.name, "method": run_name, "base_method": method_name, "seed": seed, "model": model_name,
         "hyperparameters": hp, "compute": compute, "environment": environment_facts(),
