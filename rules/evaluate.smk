@@ -10,6 +10,7 @@ rule evaluate:
         task=task_param,
         family_settings=family_settings,
         max_length=max_length,
+        calibration_bins=config["evaluation"]["calibration_bins"],
     threads: 1
     conda:
         "../envs/study.yaml"
