@@ -109,7 +109,8 @@ class MlflowMirror:
 
 def final_metrics(record: dict[str, Any]) -> list[Metric]:
     now = int(time.time() * 1000)
-    values = {f"{split}_{name}": value for split in ("validation", "test") for name, value in record.get(split, {}).items()}
+    splits = ("validation", "test", "validation_swa_mean", "test_swa_mean")  # SWAG: BMA and its mean model
+    values = {f"{split}_{name}": value for split in splits for name, value in record.get(split, {}).items()}
     compute = record.get("compute", {})
     values.update({k: compute[k] for k in ("train_seconds", "optimizer_steps") if isinstance(compute.get(k), (int, float))})
     return [Metric(k, float(v), now, 0) for k, v in values.items()]
