@@ -99,3 +99,36 @@ def test_swag_evaluation_reports_bma_and_the_swa_mean_beside_it(tiny_classifier,
     assert (predictions["prediction_swa_mean"] == mean_predictions["prediction"]).all()
     again, _ = swag_evaluation(model, tokenizer, task, splits, tmp_path, hp, 1, 10, mean_metrics, mean_predictions)
     assert again["validation"] == metrics["validation"]  # seeded samples: a rerun repeats them
+
+
+def test_the_calibration_table_pools_seeds_and_shows_swags_mean_model(tmp_path):
+    from swa_study.calibration_report import calibration_markdown, calibration_runs, calibration_table
+    from swa_study.calibration_report import plot_reliability
+    from swa_study.io import write_json
+
+    def record(method, seed, accuracy, ece, extra=None):
+        bins = {"bins": 2, "count": [1, 3], "confidence_sum": [0.4, 2.4], "correct": [0, 3]}
+        return {"task": "sst2", "method": method, "seed": seed, "main_metric": "accuracy",
+                "validation": {"accuracy": accuracy, "ece": ece, "nll": 0.5, "brier": 0.3},
+                "reliability": {"validation": bins}, "compute": {"train_seconds": 10.0 * seed}, **(extra or {})}
+
+    files = []
+    for i, rec in enumerate([record("swa", 1, 0.8, 0.10), record("swa", 2, 0.9, 0.20),
+                             record("swag", 1, 0.7, 0.05, {"validation_swa_mean": {"accuracy": 0.6, "ece": 0.3,
+                                                                                   "nll": 0.9, "brier": 0.4}}),
+                             {"task": "stsb", "method": "swa", "seed": 1, "main_metric": "pearsonr",
+                              "validation": {"pearsonr": 0.5}}]):
+        write_json(tmp_path / f"{i}.json", rec)
+        files.append(tmp_path / f"{i}.json")
+    runs, pooled = calibration_runs(files)
+    assert list(runs.method) == ["swa", "swa", "swag", "swag/swa_mean"]  # stsb (regression) has no row
+    assert pooled[("sst2", "swa")]["count"].tolist() == [2, 6] and ("sst2", "swag/swa_mean") not in pooled
+    table = calibration_table(runs, ["swag", "swa"])
+    assert list(table.method) == ["swag", "swag/swa_mean", "swa"]
+    swa = table.set_index("method").loc["swa"]
+    assert swa["score_mean"] == pytest.approx(0.85) and swa["ece_std"] == pytest.approx(np.std([0.1, 0.2], ddof=1))
+    assert swa["train_seconds"] == pytest.approx(15.0) and swa["n"] == 2
+    markdown = calibration_markdown(table, {"sst2": "accuracy"}, "t")
+    assert "| swa | 85.0 ± 7.1 | 15.0 ± 7.1 | 0.500 ± 0.000 | 0.300 ± 0.000 | 15 | 2 |" in markdown
+    plot_reliability(pooled, "sst2", ["swag", "swa"], tmp_path / "r.png")
+    assert (tmp_path / "r.png").stat().st_size > 5000
