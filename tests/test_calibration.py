@@ -1,5 +1,6 @@
 """Calibration (ECE, NLL, Brier, reliability bins) against hand values, and SWAG's Bayesian model averaging."""
 import math
+import types
 
 import numpy as np
 import pytest
@@ -54,6 +55,13 @@ def test_classification_metrics_carry_calibration_and_regression_none(tiny_class
     assert {"accuracy", "ece", "nll", "brier"} <= set(metrics["validation"])
     assert sum(metrics["reliability"]["validation"]["count"]) == len(train)
     assert 0 <= metrics["validation"]["ece"] <= 1 and metrics["validation"]["nll"] > 0
+
+    class Scorer(torch.nn.Module):  # a regression head: one output, no class probabilities
+        def forward(self, input_ids, **kwargs):
+            return types.SimpleNamespace(logits=torch.full((len(input_ids), 1), 0.5))
+
+    metrics, _ = evaluate_splits(Scorer(), tokenizer, get_task("stsb"), splits, calibration_bins=10)
+    assert set(metrics) == {"validation"} and not {"ece", "nll", "brier"} & set(metrics["validation"])
 
 
 def moments_of(model, variance: float, columns: int = 0):
