@@ -30,7 +30,9 @@ include: "rules/data.smk"
 include: "rules/teacher.smk"
 include: "rules/students.smk"
 include: "rules/evaluate.smk"
+include: "rules/soups.smk"
 include: "rules/report.smk"
+include: "rules/calibration.smk"
 include: "rules/tracking.smk"
 
 

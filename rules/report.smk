@@ -19,7 +19,7 @@ rule aggregate:
         plot=f"{R}/plots/summary.png",
     params:
         tasks={task: STUDY.tasks[task].main_metric for task in STUDY.tasks},
-        methods=list(STUDY.methods),
+        methods=STUDY.table_rows(),  # a soup is a row per recipe
         study=config["study"],
     conda:
         "../envs/study.yaml"

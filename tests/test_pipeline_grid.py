@@ -78,7 +78,8 @@ def test_every_variant_is_a_run_of_its_own_and_a_row_of_the_tables(grid):
     workdir, _, result = grid
     runs = len(METHODS) * len(SEEDS)
     assert job_counts(result.stderr) == {"prepare_data": 2, "train_teacher": 1, "teacher_logits": 1,
-                                         "train_student": runs, "evaluate": runs, "aggregate": 1, "tracking_init": 1,
+                                         "train_student": runs, "evaluate": runs, "aggregate": 1, "calibration": 1,
+                                         "tracking_init": 1,
                                          "mlflow_sync": 1, "all": 1}
     info = run_info(workdir, "swa_fast")
     assert info["method"] == "swa_fast" and info["base_method"] == "swa"
@@ -134,7 +135,8 @@ def test_editing_one_variant_reruns_only_its_jobs(grid):
     config["variants"]["swa_fast"]["swa_lr"] = 3.0e-3
     result = run_snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert job_counts(result.stderr) == {"train_student": 2, "evaluate": 2, "aggregate": 1, "mlflow_sync": 1, "all": 1}
+    assert job_counts(result.stderr) == {"train_student": 2, "evaluate": 2, "aggregate": 1, "calibration": 1,
+                                         "mlflow_sync": 1, "all": 1}
     assert untouched.stat().st_mtime_ns == stamp
     assert run_info(workdir, "swa_fast", 2)["hyperparameters"]["swa_lr"] == 3.0e-3
 
