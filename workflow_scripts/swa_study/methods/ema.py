@@ -63,6 +63,22 @@ class ExponentialMovingAverage(TrainingMethod):
     def callbacks(self) -> list[TrainerCallback]:
         return [self.collector]
 
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The EMA weights with their update count (AveragedModel's `n_averaged`, which sets the warm-up decay)."""
+        averaged = self.collector.averaged
+        tensors = {f"ema.{k}": v.clone() for k, v in averaged.state_dict().items()} if averaged is not None else {}
+        return tensors, {"ema_updates": self.collector.updates}
+
+    def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        """Rebuild the EMA before training resumes, so `on_train_begin` does not restart it from the live weights."""
+        self.collector.updates = int(meta.get("ema_updates", 0))
+        averaged = {k.removeprefix("ema."): v for k, v in tensors.items() if k.startswith("ema.")}
+        if averaged:
+            collector = self.collector
+            collector.averaged = AveragedModel(model, multi_avg_fn=warmup_ema_multi_avg_fn(collector.decay,
+                                                                                            collector.warmup))
+            collector.averaged.load_state_dict(averaged)
+
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
         model.load_state_dict(self.collector.averaged.module.state_dict())
         steps = self.collector.updates

@@ -39,6 +39,14 @@ class LatestWeightAveraging(TrainingMethod):
     def callbacks(self) -> list[TrainerCallback]:
         return [self.collector]
 
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The running mean of the checkpoints collected so far (it stands in for LAWA's queue of k checkpoints:
+        which steps join it is fixed by the step budget) and which steps it holds."""
+        return self.collector.state("lawa."), {"lawa_collected_steps": list(self.collector.collected_steps)}
+
+    def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        self.collector.restore(model, tensors, "lawa.", meta.get("lawa_collected_steps", []))
+
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
         model.load_state_dict(self.collector.averaged.module.state_dict())
         return {

@@ -69,6 +69,17 @@ class SharpnessAwareMinimization(TrainingMethod):
         self.passes += 2
         return loss
 
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """The pass count; SAM keeps no other state between steps (the ascent step is rebuilt per micro-batch, and
+        its dropout draws are forked off the global RNG, which the Trainer's checkpoint restores). SAM + SWA: SWA's
+        running average comes from the next class in the method order."""
+        tensors, meta = super().state_dict()
+        return tensors, {**meta, "sam_forward_backward_passes": self.passes}
+
+    def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        super().load_state_dict(model, tensors, meta)
+        self.passes = int(meta.get("sam_forward_backward_passes", 0))
+
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
         facts = super().finish(model)  # SAM + SWA: SWA's average and facts come first in the method order
         micro_batches = self.passes // 2

@@ -60,6 +60,17 @@ class SWAGCollector(SWACollector):
                 tensors[f"deviations.{name}"] = torch.stack([d[name] for d in self.deviations]).contiguous()
         return tensors
 
+    def restore_moments(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+        """Rebuild the second moment (on the weights' device, where `collect` updates it) and the deviation columns
+        (oldest first, so the deque drops the same one next) from what `moments` returned."""
+        sq_mean, deviations = split_moments(tensors)
+        devices = {name: param.device for name, param in model.named_parameters()}
+        self.sq_mean = {name: value.to(devices[name]) for name, value in sq_mean.items()}
+        self.deviations.clear()
+        columns = next(iter(deviations.values())).shape[0] if deviations else 0
+        for j in range(columns):
+            self.deviations.append({name: stacked[j].clone() for name, stacked in deviations.items()})
+
 
 def diagonal_variance(mean: dict[str, torch.Tensor], sq_mean: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """SWAG's diagonal: the collected second moment minus the squared mean, floored at VARIANCE_FLOOR."""
@@ -102,6 +113,17 @@ class SWAGaussian(StochasticWeightAveraging):
         facts = super().finish(model)  # the SWA mean becomes the model
         return {**facts, "swag_rank": self.collector.rank,
                 "swag_deviation_columns": len(self.collector.deviations) if self.collector.rank else 0}
+
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """SWA's running mean (the SWAG mean) and collected steps, plus the second moment and deviation columns."""
+        tensors, meta = super().state_dict()
+        tensors.update({f"swag.{k}": v for k, v in self.collector.moments().items()})
+        return tensors, {**meta, "swag_deviation_columns": len(self.collector.deviations)}
+
+    def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        super().load_state_dict(model, tensors, meta)
+        self.collector.restore_moments(model, {k.removeprefix("swag."): v for k, v in tensors.items()
+                                               if k.startswith("swag.")})
 
     def saved_files(self) -> dict[str, dict[str, torch.Tensor]]:
         return {SWAG_FILE: self.collector.moments()}
