@@ -249,9 +249,13 @@ STUDY_TABLES = [f"{R}/tables", f"{R}/plots", f"{R}/mlflow_sync.json"]
 
 
 def stale_after_training(wildcards):
-    """What a run's retraining makes stale: its scores, and the study's tables and MLflow mirror built on them."""
+    """What a run's retraining makes stale: its scores, the scores of the soups that mix it, and the study's tables
+    and MLflow mirror built on them."""
     run = run_dir(wildcards.task, wildcards.method, wildcards.seed)
-    return [f"{run}/metrics.json", f"{run}/predictions.tsv", *STUDY_TABLES]
+    soups = [f"{R}/runs/{task}/{soup}_{recipe}/{name}" for task, soup, recipe in STUDY.soups()
+             if task == wildcards.task and STUDY.soup_ingredients(soup) == wildcards.method
+             for name in ("metrics.json", "predictions.tsv")]
+    return [f"{run}/metrics.json", f"{run}/predictions.tsv", *soups, *STUDY_TABLES]
 
 
 def teacher_metrics():

@@ -21,7 +21,10 @@ rule soup:
         family_settings=family_settings,
         max_length=max_length,
         calibration_bins=config["evaluation"]["calibration_bins"],
-    threads: 1
+        stale=STUDY_TABLES,
+    threads: config["resources"]["eval_threads"]
+    resources:
+        **job_resources("eval"),
     conda:
         "../envs/study.yaml"
     log:

@@ -118,7 +118,7 @@ def test_the_calibration_table_pools_seeds_and_shows_swags_mean_model(tmp_path):
         bins = {"bins": 2, "count": [1, 3], "confidence_sum": [0.4, 2.4], "correct": [0, 3]}
         return {"task": "sst2", "method": method, "seed": seed, "main_metric": "accuracy",
                 "validation": {"accuracy": accuracy, "ece": ece, "nll": 0.5, "brier": 0.3},
-                "reliability": {"validation": bins}, "compute": {"train_seconds": 10.0 * seed}, **(extra or {})}
+                "reliability": {"validation": bins}, **(extra or {})}
 
     files = []
     for i, rec in enumerate([record("swa", 1, 0.8, 0.10), record("swa", 2, 0.9, 0.20),
@@ -126,8 +126,10 @@ def test_the_calibration_table_pools_seeds_and_shows_swags_mean_model(tmp_path):
                                                                                    "nll": 0.9, "brier": 0.4}}),
                              {"task": "stsb", "method": "swa", "seed": 1, "main_metric": "pearsonr",
                               "validation": {"pearsonr": 0.5}}]):
-        write_json(tmp_path / f"{i}.json", rec)
-        files.append(tmp_path / f"{i}.json")
+        run = tmp_path / str(i)  # a run's folder: scores in metrics.json, what it cost in train_info.json
+        write_json(run / "metrics.json", rec)
+        write_json(run / "train_info.json", {"compute": {"train_seconds": 10.0 * rec["seed"]}})
+        files.append(run / "metrics.json")
     runs, pooled = calibration_runs(files)
     assert list(runs.method) == ["swa", "swa", "swag", "swag/swa_mean"]  # stsb (regression) has no row
     assert pooled[("sst2", "swa")]["count"].tolist() == [2, 6] and ("sst2", "swag/swa_mean") not in pooled

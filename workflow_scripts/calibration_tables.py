@@ -1,6 +1,6 @@
 """Step calibration: the study's calibration table and a reliability diagram per classification task.
 
-Inputs:  every run's (and soup's) metrics.json.
+Inputs:  every run's (and soup's) metrics.json, with the train_info.json beside it (training seconds).
 Params:  tasks (classification tasks with classes -> main metric), methods (the summary's rows in config order),
          study (the title).
 Outputs: tables/calibration.csv and .md (score, ECE, NLL, Brier, train seconds per task and method, over seeds),
@@ -28,6 +28,6 @@ def main(run_files, tasks: dict[str, str], methods: list[str], study: str, table
 
 
 if "snakemake" in globals():
-    with step_log(snakemake.log[0]):
+    with step_log(snakemake.log[0], snakemake.output):
         main(snakemake.input.runs, snakemake.params.tasks, snakemake.params.methods, snakemake.params.study,
              snakemake.output.table_csv, snakemake.output.table_md, list(snakemake.output.plots))

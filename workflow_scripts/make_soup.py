@@ -4,10 +4,11 @@ Inputs:  each ingredient run's model/ and train_info.json (the soup's `ingredien
          the task's student-tokenised data (its `heldout` slice orders the greedy soup; dev and test are reported).
 Params:  task (name and definition), soup (the row's prefix), recipe (uniform | greedy), ingredients (method name),
          seeds, the family's settings, data.max_length, evaluation.calibration_bins, the student model's name.
-Outputs: like a run, in results/runs/<task>/<soup>_<recipe>/: model/ (the soup's weights), metrics.json (dev/test
-         metrics with calibration, `soup`: recipe, ingredients with their held-out scores, the chosen ones),
-         predictions.tsv, train_info.json (recipe, ingredients, compute: the ingredients' training summed) and
-         train_log.jsonl (the greedy soup's held-out score after each candidate, for MLflow).
+         stale (the study's tables, deleted when the soup is remade).
+Outputs: like a run, in results/runs/<task>/<soup>_<recipe>/: model/ (the soup's weights), metrics.json (scores
+         only: dev/test metrics with calibration, `soup`: recipe, ingredients with their held-out scores, the chosen
+         ones), predictions.tsv, train_info.json (recipe, ingredients, compute: the ingredients' training summed)
+         and train_log.jsonl (the greedy soup's held-out score after each candidate, for MLflow).
 Run:     snakemake --cores all results/runs/sst2/soup_greedy/metrics.json
 """
 import json
@@ -16,7 +17,7 @@ import time
 from swa_study.data import load_prepared
 from swa_study.evaluation import score_splits
 from swa_study.families import evaluate_task
-from swa_study.io import atomic_file, read_json, write_json
+from swa_study.io import atomic_file, read_json, remove_stale, write_json
 from swa_study.models import load_trained, save_trained
 from swa_study.soups import average_state_dicts, greedy_soup
 from swa_study.steps import environment_facts, set_threads, step_log
@@ -26,7 +27,8 @@ from swa_study.training import predict_logits
 
 def main(task_param: dict, soup: str, recipe: str, ingredients: str, seeds: list[int], model_dirs: list[str],
          info_files: list[str], data_dir: str, family_settings: dict, max_length: int, calibration_bins: int,
-         student_model: str, threads: int, outputs: dict[str, str]) -> None:
+         student_model: str, threads: int, outputs: dict[str, str], stale=()) -> None:
+    remove_stale(stale)  # the study's tables: they will show this soup's new scores
     set_threads(threads)
     started = time.perf_counter()
     task = task_from_param(task_param)
@@ -76,8 +78,8 @@ def main(task_param: dict, soup: str, recipe: str, ingredients: str, seeds: list
     }
     write_json(outputs["metrics"], {
         "task": task.name, "method": name, "base_method": "soup", "seed": None, "main_metric": task.main_metric,
-        **metrics, "compute": compute, "soup": facts,
-    })
+        **metrics, "soup": facts,
+    })  # scores only, as a run's; what the soup cost is in train_info.json
     with atomic_file(outputs["train_log"]) as staging:
         staging.write_text("".join(json.dumps({"step": step, "seed": record["ingredient"], "added": record["added"],
                                                f"heldout_{task.main_metric}": record["soup_score"]}) + "\n"
@@ -90,7 +92,7 @@ def main(task_param: dict, soup: str, recipe: str, ingredients: str, seeds: list
 
 
 if "snakemake" in globals():
-    with step_log(snakemake.log[0]):
+    with step_log(snakemake.log[0], snakemake.output):
         main(
             task_param=snakemake.params.task,
             soup=snakemake.wildcards.soup,
@@ -106,4 +108,5 @@ if "snakemake" in globals():
             student_model=snakemake.params.model,
             threads=snakemake.threads,
             outputs=dict(snakemake.output.items()),
+            stale=snakemake.params.stale,
         )

@@ -1,4 +1,5 @@
-"""The study's calibration table and reliability diagrams, from the runs' metrics.json files alone.
+"""The study's calibration table and reliability diagrams, from the runs' metrics.json files (scores) and the
+train_info.json beside each (what the run cost).
 
 One row per (task, method) over seeds: the main dev score, ECE, NLL and Brier (mean and sample std), and the mean
 training seconds, so the table reads as "what does each method buy, at what cost". SWAG runs add a row for their
@@ -31,6 +32,8 @@ def calibration_runs(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[tu
     rows, pooled = [], {}
     for path in paths:
         record = read_json(path)
+        info = Path(path).with_name("train_info.json")
+        compute = record.get("compute") or (read_json(info).get("compute", {}) if info.is_file() else {})
         for name, suffix in _variants(record):
             validation = record.get(f"validation{suffix}", {})
             if "ece" not in validation:
@@ -38,7 +41,7 @@ def calibration_runs(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[tu
             rows.append({"task": record["task"], "method": name, "seed": record["seed"],
                          "score": validation[record["main_metric"]], "ece": validation["ece"],
                          "nll": validation["nll"], "brier": validation["brier"],
-                         "train_seconds": record.get("compute", {}).get("train_seconds")})
+                         "train_seconds": compute.get("train_seconds")})
             bins = record.get(f"reliability{suffix}", {}).get("validation")
             if bins:
                 total = pooled.setdefault((record["task"], name), {k: np.zeros(bins["bins"]) for k in
