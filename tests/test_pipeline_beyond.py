@@ -48,7 +48,8 @@ def test_every_method_and_soup_runs_on_every_family(study):
     workdir, _, result = study
     soups = sum(len(recipes) for recipes in SOUPS.values())
     assert job_counts(result.stderr) == {"prepare_data": 3, "train_student": RUNS, "evaluate": RUNS, "soup": soups,
-                                         "aggregate": 1, "calibration": 1, "mlflow_sync": 1, "all": 1}
+                                         "aggregate": 1, "calibration": 1, "tracking_init": 1, "mlflow_sync": 1,
+                                         "all": 1}
     for task in TASKS:
         for seed in SEEDS:
             sam = run_files(workdir, task, f"sam/seed{seed}")[1]["compute"]
