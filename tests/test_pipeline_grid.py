@@ -114,7 +114,7 @@ def test_the_task_defined_in_config_was_read_exactly(grid):
                               sep="\t")
     assert len(predictions) == 16 and set(predictions.label) <= {0, 1}
     metrics = json.loads((workdir / "results" / "runs" / "reviews" / "finetune" / "seed1" / "metrics.json").read_text())
-    assert set(metrics["validation"]) == {"accuracy", "f1"}
+    assert set(metrics["validation"]) == {"accuracy", "f1", "ece", "nll", "brier"}  # calibration: every classifier
 
 
 def test_mlflow_has_a_parent_per_variant(grid):
