@@ -36,7 +36,9 @@ include: "rules/teacher.smk"
 include: "rules/students.smk"
 include: "rules/evaluate.smk"
 include: "rules/analysis.smk"
+include: "rules/soups.smk"
 include: "rules/report.smk"
+include: "rules/calibration.smk"
 include: "rules/tracking.smk"
 
 

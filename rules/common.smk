@@ -228,7 +228,32 @@ def method_hyperparameters(wildcards):
 
 
 def run_metrics():
-    return [f"{run_dir(task, method, seed)}/metrics.json" for task, method, seed in STUDY.runs()]
+    """Every row's runs: the training runs, and the soups (which write a run's files)."""
+    runs = [f"{run_dir(task, method, seed)}/metrics.json" for task, method, seed in STUDY.runs()]
+    return runs + soup_metrics()
+
+
+# --- model soups (rules/soups.smk) ---------------------------------------------------------------------------------
+def soup_metrics():
+    return [f"{R}/runs/{task}/{soup}_{recipe}/metrics.json" for task, soup, recipe in STUDY.soups()]
+
+
+def soup_names_pattern():
+    """The soup wildcard's values: the study's soups (a pattern that matches nothing when it has none)."""
+    names = [name for name, choice in STUDY.methods.items() if choice.base.is_soup]
+    return "|".join(map(re.escape, names)) or "(?!)"
+
+
+def soup_ingredients(wildcards):
+    return STUDY.soup_ingredients(wildcards.soup)
+
+
+def soup_inputs(wildcards):
+    """The ingredient runs (the soup's method, every seed of the study, in seed order) and the student's data."""
+    method = STUDY.soup_ingredients(wildcards.soup)
+    runs = [run_dir(wildcards.task, method, seed) for seed in STUDY.seeds]
+    return {"models": [f"{run}/model" for run in runs], "infos": [f"{run}/train_info.json" for run in runs],
+            "data": data_dir(wildcards.task, "student")}
 
 
 def run_infos():
@@ -241,9 +266,13 @@ STUDY_TABLES = [f"{R}/tables", f"{R}/plots", f"{R}/mlflow_sync.json"]
 
 
 def stale_after_training(wildcards):
-    """What a run's retraining makes stale: its scores, and the study's tables and MLflow mirror built on them."""
+    """What a run's retraining makes stale: its scores, the scores of the soups that mix it, and the study's tables
+    and MLflow mirror built on them."""
     run = run_dir(wildcards.task, wildcards.method, wildcards.seed)
-    return [f"{run}/metrics.json", f"{run}/predictions.tsv", *STUDY_TABLES]
+    soups = [f"{R}/runs/{task}/{soup}_{recipe}/{name}" for task, soup, recipe in STUDY.soups()
+             if task == wildcards.task and STUDY.soup_ingredients(soup) == wildcards.method
+             for name in ("metrics.json", "predictions.tsv")]
+    return [f"{run}/metrics.json", f"{run}/predictions.tsv", *soups, *STUDY_TABLES]
 
 
 def teacher_metrics():
@@ -251,8 +280,19 @@ def teacher_metrics():
     return [f"{teacher_dir(task)}/metrics.json" for task in STUDY.tasks if STUDY.needs_teacher(task)]
 
 
+def calibration_tasks():
+    """{task: main metric} of the tasks with class probabilities (classification, not regression)."""
+    return {name: task.main_metric for name, task in STUDY.tasks.items()
+            if task.family == "classification" and not task.is_regression}
+
+
+def calibration_plots():
+    return [f"{R}/plots/reliability_{task}.png" for task in calibration_tasks()]
+
+
 def summary_targets():
-    targets = [f"{R}/tables/summary.csv", f"{R}/tables/summary.md", *task_plots()]
+    targets = [f"{R}/tables/summary.csv", f"{R}/tables/summary.md", f"{R}/tables/calibration.md",
+               *task_plots()]
     if analysis_enabled(STUDY):
         targets += [f"{R}/analysis/flatness.csv", *flatness_plots()]
     if config["tracking"]["enabled"]:

@@ -10,6 +10,7 @@ rule evaluate:
         task=task_param,
         family_settings=family_settings,
         max_length=max_length,
+        calibration_bins=config["evaluation"]["calibration_bins"],
         stale=STUDY_TABLES,
         tracking=config["tracking"],
         tracking_init=TRACKING_INIT,  # written by prepare_tracking before any job starts

@@ -30,7 +30,7 @@ rule aggregate:
                     labels={"figure": "summary"}),
     params:
         tasks={task: STUDY.tasks[task].main_metric for task in STUDY.tasks},
-        methods=list(STUDY.methods),
+        methods=STUDY.table_rows(),  # a soup is a row per recipe
         teacher_needs=teacher_needs(),
         statistics=config["statistics"],
         study=config["study"],

@@ -42,7 +42,9 @@ def test_every_shipped_config_describes_a_valid_study(name):
 def test_the_method_registry_and_the_implementations_name_the_same_methods():
     from swa_study.methods import IMPLEMENTATIONS
 
-    assert list(load_methods(CONFIG_DIR / "methods.yaml")) == list(IMPLEMENTATIONS)
+    registry = load_methods(CONFIG_DIR / "methods.yaml")
+    assert [name for name, spec in registry.items() if not spec.is_soup] == list(IMPLEMENTATIONS)
+    assert [name for name, spec in registry.items() if spec.is_soup] == ["soup"]  # mixed by make_soup.py, not trained
 
 
 def test_every_built_in_task_definition_is_valid():
@@ -111,7 +113,7 @@ def test_a_variant_is_its_base_method_with_overrides_and_a_row_of_its_own():
 @pytest.mark.parametrize(
     "variants, expected",
     [
-        ({"swa_x": {"method": "swag", "swa_lr": 1e-4}}, "variants.swa_x.method: unknown base method 'swag'"),
+        ({"swa_x": {"method": "swad", "swa_lr": 1e-4}}, "variants.swa_x.method: unknown base method 'swad'"),
         ({"swa_x": {"method": "swa", "alpha": 0.5}}, "variants.swa_x.alpha: method 'swa' has no key 'alpha'"),
         ({"swa_x": {"method": "swa", "swa_lr": -1.0}}, "variants.swa_x.swa_lr: -1.0 is less than or equal to the minimum of 0"),
         ({"swa": {"method": "swa", "swa_lr": 1e-4}}, "variants.swa: a variant cannot take the name of the built-in"),
@@ -230,3 +232,39 @@ def test_the_study_layer_imports_no_deep_learning_library():
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+# --- model soups: a rule over finished runs, one row per recipe ------------------------------------------------------
+
+def test_a_soup_is_no_training_run_but_a_row_per_recipe_over_its_ingredients():
+    config = load("beyond-study.yaml")
+    study = study_of(config, "beyond-study.yaml")
+    assert not [run for run in study.runs() if run[1] == "soup"]
+    assert study.soups() == [("sst2", "soup", "uniform"), ("sst2", "soup", "greedy")]
+    assert study.soup_ingredients("soup") == "finetune"
+    assert study.table_rows()[-3:] == ["sam_swa", "soup_uniform", "soup_greedy"]
+    config = {**load("paper.yaml"), "tasks": ["sst2", "squad"]}
+    study = study_of(config, "paper.yaml")
+    assert study.soups() == [("sst2", "soup", "uniform"), ("sst2", "soup", "greedy"), ("squad", "soup", "uniform")]
+    assert study.soup_ingredients("soup") == "finetune_shared_init"
+    assert study.student_params("finetune_shared_init", "sst2")["init_seed"] == 0
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda c: c.update(methods=["swa", "soup"]),
+         "methods[1]: soup 'soup' mixes the runs of 'finetune', which the study does not train"),
+        (lambda c: c.update(seeds=[1]), "methods[7]: soup 'soup': a soup mixes runs across seeds"),
+        (lambda c: c["data"].update(heldout_size=0), "data.heldout_size: the greedy soup 'soup' orders its ingredients"),
+        (lambda c: c.update(variants={"soup_uniform": {"method": "finetune"}},
+                            methods=[*c["methods"], "soup_uniform"]),
+         "methods[7]: soup 'soup': its row 'soup_uniform' is also the name of a method"),
+    ],
+    ids=["ingredients-not-trained", "one-seed", "no-heldout", "row-name-taken"],
+)
+def test_a_soup_that_cannot_be_made_is_one_line_before_any_job(edit, expected):
+    config = load("beyond-study.yaml")
+    edit(config)
+    message = error_of(config, "beyond-study.yaml")
+    assert message.startswith(f"beyond-study.yaml: {expected}"), message

@@ -45,7 +45,8 @@ def mlflow_runs(workdir):
 def test_every_run_and_table_is_written(study):
     workdir, _, result = study
     assert job_counts(result.stderr) == {"prepare_data": 4, "train_teacher": 2, "teacher_logits": 2,
-                                         "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "mlflow_sync": 1,
+                                         "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "calibration": 1,
+                                         "mlflow_sync": 1,
                                          "analyse_flatness": RUNS, "flatness_tables": 1, "plot_flatness": 2,
                                          "plot_task": 2, "all": 1}
     for task in TASKS:
@@ -173,7 +174,8 @@ def test_editing_one_methods_parameter_reruns_only_that_method(study):
     config["method_params"]["kd"]["alpha"] = 0.9
     result = run_snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert job_counts(result.stderr) == {"train_student": 4, "evaluate": 4, "aggregate": 1, "mlflow_sync": 1, "all": 1,
+    assert job_counts(result.stderr) == {"train_student": 4, "evaluate": 4, "aggregate": 1, "calibration": 1,
+                                         "mlflow_sync": 1, "all": 1,
                                          "analyse_flatness": 4, "flatness_tables": 1, "plot_flatness": 2,
                                          "plot_task": 2}
     assert json.loads((workdir / "results" / "mlflow_sync.json").read_text())["written"] == 4  # only the 4 kd runs

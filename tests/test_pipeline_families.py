@@ -42,7 +42,8 @@ def test_every_family_runs_through_the_same_dag(study):
     assert "note: rail_kd not defined for squad (qa); skipped" in result.stderr
     # QA distils from cached start/end logits (teacher_logits job); generation runs its teacher live (no job).
     assert job_counts(result.stderr) == {"prepare_data": 4, "train_teacher": 2, "teacher_logits": 1,
-                                         "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "mlflow_sync": 1,
+                                         "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "calibration": 1,
+                                         "mlflow_sync": 1,
                                          "analyse_flatness": RUNS, "flatness_tables": 1, "plot_flatness": 2,
                                          "plot_task": 2, "all": 1}
     for method in METHODS:

@@ -78,7 +78,8 @@ def test_every_variant_is_a_run_of_its_own_and_a_row_of_the_tables(grid):
     workdir, _, result = grid
     runs = len(METHODS) * len(SEEDS)
     assert job_counts(result.stderr) == {"prepare_data": 2, "train_teacher": 1, "teacher_logits": 1,
-                                         "train_student": runs, "evaluate": runs, "aggregate": 1, "mlflow_sync": 1,
+                                         "train_student": runs, "evaluate": runs, "aggregate": 1, "calibration": 1,
+                                         "mlflow_sync": 1,
                                          "analyse_flatness": runs, "flatness_tables": 1, "plot_flatness": 1,
                                          "plot_task": 1, "all": 1}
     info = run_info(workdir, "swa_fast")
@@ -114,7 +115,7 @@ def test_the_task_defined_in_config_was_read_exactly(grid):
                               sep="\t")
     assert len(predictions) == 16 and set(predictions.label) <= {0, 1}
     metrics = json.loads((workdir / "results" / "runs" / "reviews" / "finetune" / "seed1" / "metrics.json").read_text())
-    assert set(metrics["validation"]) == {"accuracy", "f1"}
+    assert set(metrics["validation"]) == {"accuracy", "f1", "ece", "nll", "brier"}  # calibration: every classifier
 
 
 def test_mlflow_has_a_parent_per_variant(grid):
@@ -135,7 +136,8 @@ def test_editing_one_variant_reruns_only_its_jobs(grid):
     config["variants"]["swa_fast"]["swa_lr"] = 3.0e-3
     result = run_snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert job_counts(result.stderr) == {"train_student": 2, "evaluate": 2, "aggregate": 1, "mlflow_sync": 1, "all": 1,
+    assert job_counts(result.stderr) == {"train_student": 2, "evaluate": 2, "aggregate": 1, "calibration": 1,
+                                         "mlflow_sync": 1, "all": 1,
                                          "analyse_flatness": 2, "flatness_tables": 1, "plot_flatness": 1,
                                          "plot_task": 1}
     assert untouched.stat().st_mtime_ns == stamp

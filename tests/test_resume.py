@@ -23,7 +23,11 @@ from tiny_study import build_model
 SST2 = builtin_task("sst2")
 HP = {"epochs": 3, "learning_rate": 1e-3, "batch_size": 4, "logging_steps": 1, "swa_start": 0.3,
       "swa_every_steps": 2, "phase1_epochs": 2, "phase2_epochs": 1, "tau_max": 2, "projection_dim": 8,
-      "generator_steps": 1, "student_steps": 4}
+      "generator_steps": 1, "student_steps": 4, "lawa_every_steps": 4, "swag_rank": 3}
+# 24 rows, batch 4, 3 epochs: 18 steps. LAWA averages steps 2, 6, 10, 14, 18 and SWAG's 3 deviation columns roll
+# over, so both hold state from before the checkpoint (step 6) that a resume must restore.
+METHODS = ["finetune", "swa", "kd", "swa_kd", "rail_kd", "mate_kd", "annealing_kd",
+           "ema", "lawa", "swag", "sam", "sam_swa"]
 
 
 class Interrupt(Exception):
@@ -69,16 +73,17 @@ def fresh_run(name, setting, folder, interrupt_at=None):
     records = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
     # every record but the time it was written and the Trainer's end-of-run summary (its runtime, its own loss mean)
     timing = ("time", "heldout_runtime", "heldout_samples_per_second", "heldout_steps_per_second")
-    return model, facts, [{k: v for k, v in r.items() if k not in timing} for r in records if "train_runtime" not in r]
+    log = [{k: v for k, v in r.items() if k not in timing} for r in records if "train_runtime" not in r]
+    return model, facts, log, method.saved_files()
 
 
-@pytest.mark.parametrize("name", ["finetune", "swa", "kd", "swa_kd", "rail_kd", "mate_kd", "annealing_kd"])
+@pytest.mark.parametrize("name", METHODS)
 def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(name, setting):
     tmp_path = setting[2]
-    straight, straight_facts, straight_log = fresh_run(name, setting, tmp_path / "straight")
+    straight, straight_facts, straight_log, straight_files = fresh_run(name, setting, tmp_path / "straight")
     with pytest.raises(Interrupt):
         fresh_run(name, setting, tmp_path / "killed", interrupt_at=8)  # checkpoints at 3 and 6 survive
-    resumed, facts, log = fresh_run(name, setting, tmp_path / "killed")
+    resumed, facts, log, files = fresh_run(name, setting, tmp_path / "killed")
     if name != "annealing_kd":  # (its phase 1 checkpoints at epoch ends: 6 steps here, so also from step 6)
         assert facts["resumed_from_step"] == 6
     for key, value in straight.state_dict().items():
@@ -86,8 +91,15 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(name, setti
     assert log == straight_log
     assert facts["optimizer_steps"] == straight_facts["optimizer_steps"]
     assert facts["train_loss"] == pytest.approx(straight_facts["train_loss"])
-    for key in ("swa_collected_steps", "generator_steps", "rail_layers_per_epoch", "phase1_best_epoch"):
-        assert facts.get(key) == straight_facts.get(key)
+    for key in ("swa_collected_steps", "generator_steps", "rail_layers_per_epoch", "phase1_best_epoch",
+                "ema_updates", "lawa_collected_steps", "lawa_models_averaged", "swag_deviation_columns",
+                "forward_backward_passes"):
+        assert facts.get(key) == straight_facts.get(key), key
+    assert files.keys() == straight_files.keys()  # SWAG's moments, saved beside the weights
+    for name in files:
+        assert files[name].keys() == straight_files[name].keys()
+        for key, value in straight_files[name].items():
+            assert torch.equal(value, files[name][key]), key
 
 
 def test_a_damaged_checkpoint_is_skipped_with_one_warning(setting, capsys):

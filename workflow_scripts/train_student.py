@@ -7,7 +7,8 @@ Params:  task (name and definition), method (the built-in method; a variant's ba
          trust_remote_code, checkpoints (config `checkpoints`), stale (this run's scores and the study's tables,
          deleted when training starts: a failed rerun must not leave the old result on show), tracking, study.
 Live:    with tracking enabled, the run appears in MLflow as it trains (tracking/init.json: the prepared store).
-Outputs: model/ (safetensors; for SWA the averaged weights), train_log.jsonl (per-step loss and LR),
+Outputs: model/ (safetensors; for SWA the averaged weights; SWAG adds swag_moments.safetensors),
+         train_log.jsonl (per-step loss and LR),
          train_info.json (resolved hyper-parameters, compute spent, method facts, versions).
 Resume:  with checkpoints.every_steps > 0, a resumable checkpoint every that many steps in checkpoints/ beside the
          outputs; a rerun of a killed job continues from the newest intact one (same metrics as an uninterrupted
@@ -67,7 +68,8 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
         train = attach_teacher_logits(train, teacher_logits, same_tokens=task.family == "qa")
         extra = ("teacher_logits",)
     student_path = resolve_model(model_name, mirror_root(mirror))
-    model, tokenizer = load_for_training(student_path, task, seed, trust_remote_code)  # head per task family
+    init_seed = seed if hp.get("init_seed") is None else int(hp["init_seed"])  # a fixed one: soups' shared start
+    model, tokenizer = load_for_training(student_path, task, init_seed, trust_remote_code)  # head per task family
     method.setup(tokenizer=tokenizer, seed=seed, student_path=student_path, teacher_path=teacher_model, mirror=mirror)
     if not main_rank:  # the other ranks train alike and write nothing the job keeps
         with tempfile.TemporaryDirectory(prefix="swa-rank-") as folder:
@@ -93,7 +95,7 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
                                    heldout_dataset=heldout.select_columns(model_columns(heldout)) if heldout else None)
     finally:
         live.close()
-    save_trained(model, tokenizer, output_model)
+    save_trained(model, tokenizer, output_model, extra=method.saved_files())
     write_json(output_info, {
         "task": task.name, "method": run_name, "base_method": method_name, "seed": seed, "model": model_name,
         "hyperparameters": hp, "compute": compute, "attempt": attempt, "data": data_info,

@@ -1,4 +1,9 @@
-"""Score a trained model on every labelled evaluation split and keep its per-example predictions."""
+"""Score a trained model on every labelled evaluation split and keep its per-example predictions.
+
+Classification also gets its calibration (swa_study/calibration.py): ECE, NLL and Brier score join the split's
+metrics, and the per-bin numbers of its reliability diagram go under `reliability`. Scoring is separate from
+predicting, so SWAG's Bayesian model average (swag_bma.py) scores its averaged predictions the same way.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -8,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .calibration import calibration_metrics, probabilities, reliability
 from .metrics import compute_task_metrics, predictions_from_logits
 from .study.tasks import TaskSpec
 from .training import predict_logits
@@ -15,20 +21,33 @@ from .training import predict_logits
 EVAL_SPLITS = ("validation", "test")
 
 
-def evaluate_splits(
-    model: torch.nn.Module, tokenizer, task: TaskSpec, splits: dict[str, datasets.Dataset]
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Metrics per evaluation split ({"validation": {...}, "test": {...}}) and a predictions table."""
+def split_logits(model: torch.nn.Module, tokenizer, splits: dict[str, datasets.Dataset]) -> dict[str, np.ndarray]:
+    """The model's logits on every evaluation split the data has."""
+    return {name: predict_logits(model, splits[name], tokenizer) for name in EVAL_SPLITS if name in splits}
+
+
+def score_splits(task: TaskSpec, splits: dict[str, datasets.Dataset], logits: dict[str, np.ndarray],
+                 calibration_bins: int = 15) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Metrics per split ({"validation": {...}, "test": {...}, "reliability": {split: bins}}) and a predictions
+    table, from logits (or log-probabilities: the argmax and the softmax are the same)."""
     metrics: dict[str, Any] = {}
     tables = []
-    for name in EVAL_SPLITS:
-        if name not in splits:
-            continue
+    for name, split_logit in logits.items():
         split = splits[name]
-        logits = predict_logits(model, split, tokenizer)
-        predictions, labels = predictions_from_logits(task, logits), np.asarray(split["label"])
+        predictions, labels = predictions_from_logits(task, split_logit), np.asarray(split["label"])
         if task.is_regression:  # back to the dataset's own scale (STS-B 0..5); float32 noise rounded off the gold
             predictions, labels = predictions * task.label_scale, np.round(labels * task.label_scale, 6)
         metrics[name] = compute_task_metrics(task, predictions, labels)
+        if not task.is_regression:
+            probs = probabilities(split_logit)
+            metrics[name].update(calibration_metrics(probs, labels, calibration_bins))
+            metrics.setdefault("reliability", {})[name] = reliability(probs, labels, calibration_bins)
         tables.append(pd.DataFrame({"split": name, "idx": split["idx"], "label": labels, "prediction": predictions}))
     return metrics, pd.concat(tables, ignore_index=True)
+
+
+def evaluate_splits(
+    model: torch.nn.Module, tokenizer, task: TaskSpec, splits: dict[str, datasets.Dataset], calibration_bins: int = 15,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Metrics per evaluation split ({"validation": {...}, "test": {...}}) and a predictions table."""
+    return score_splits(task, splits, split_logits(model, tokenizer, splits), calibration_bins)

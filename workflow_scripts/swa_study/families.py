@@ -49,8 +49,10 @@ def prepare_task(task: TaskSpec, tokenizer, model_path: str, mirror: Path | None
 
 
 def evaluate_task(model: torch.nn.Module, tokenizer, task: TaskSpec, splits: dict[str, datasets.Dataset],
-                  settings: dict[str, Any], max_length: int) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Metrics per evaluation split ({"validation": {...}, ...}, fractions 0..1) and a per-example predictions table."""
+                  settings: dict[str, Any], max_length: int, calibration_bins: int = 15,
+                  ) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Metrics per evaluation split ({"validation": {...}, ...}, fractions 0..1) and a per-example predictions table;
+    classification adds its calibration (ECE over `calibration_bins` bins, NLL, Brier)."""
     if task.family == "qa":
         from .qa.pipeline import evaluate_qa
 
@@ -61,4 +63,4 @@ def evaluate_task(model: torch.nn.Module, tokenizer, task: TaskSpec, splits: dic
         return evaluate_generation(model, tokenizer, task, splits, settings, max_length)
     from .evaluation import evaluate_splits
 
-    return evaluate_splits(model, tokenizer, task, splits)
+    return evaluate_splits(model, tokenizer, task, splits, calibration_bins)

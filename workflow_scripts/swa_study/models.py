@@ -68,10 +68,16 @@ def _load_trained(folder: str | Path):
     return auto_class.from_pretrained(str(folder), use_safetensors=True), AutoTokenizer.from_pretrained(str(folder))
 
 
-def save_trained(model: torch.nn.Module, tokenizer, folder: str | Path) -> None:
-    """Write weights (safetensors) and tokenizer into `folder` atomically."""
+def save_trained(model: torch.nn.Module, tokenizer, folder: str | Path,
+                 extra: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
+    """Write weights (safetensors) and tokenizer into `folder` atomically, with any `extra` {file: tensors} beside
+    them (SWAG's moments)."""
+    from safetensors.torch import save_file
+
     with atomic_dir(folder) as staging:
         model.save_pretrained(staging)  # transformers 5 always writes safetensors
         tokenizer.save_pretrained(staging)
+        for name, tensors in (extra or {}).items():
+            save_file(tensors, str(Path(staging) / name))
 
 

@@ -33,7 +33,7 @@ def load_runs(paths: Iterable[str | Path]) -> pd.DataFrame:
             record["compute"] = read_json(info).get("compute", {})
         row = {"task": record["task"], "method": record["method"], "seed": record["seed"],
                "main_metric": record["main_metric"], "score": record["validation"][record["main_metric"]]}
-        for split in ("validation", "test"):
+        for split in ("validation", "test", "validation_swa_mean", "test_swa_mean"):  # SWAG: BMA and its mean model
             for name, value in record.get(split, {}).items():
                 row[f"{split}.{name}"] = value
         compute = record.get("compute", {})

@@ -143,6 +143,11 @@ class MethodTrainer(Trainer):
             self.lr_scheduler = LambdaLR(optimizer or self.optimizer, self.method.lr_factor)
         return self.lr_scheduler
 
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """The method runs each micro-batch's step, handed the Trainer's own (forward, backward, GA scaling) to call:
+        once for most methods, twice for SAM."""
+        return self.method.training_step(super().training_step, model, inputs, num_items_in_batch)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss = self.method.compute_loss(model, inputs)
         if return_outputs:  # evaluation: the Trainer also wants the logits

@@ -2,8 +2,10 @@
 
 A method is one small class. The shared Trainer set-up (training.py) calls, in order:
 `start(total_steps, steps_per_epoch)` once the step budget is known, `lr_factor(step)` for the scheduler,
-`compute_loss(model, batch)` per batch, the Trainer callbacks from `callbacks()`, and `finish(model)` after the
-last step, which may replace the weights (SWA loads its average) and returns facts worth recording.
+`training_step(default_step, ...)` per micro-batch (the Trainer's own step, which SAM runs twice), `compute_loss(model,
+batch)` inside it, the Trainer callbacks from `callbacks()`, and `finish(model)` after the last step, which may
+replace the weights (SWA loads its average) and returns facts worth recording; `saved_files()` adds tensors to the
+saved model folder (SWAG's moments).
 Two optional hooks around that, both no-ops for single-phase methods: `setup(...)` loads what a method needs besides
 the student (a frozen teacher, a generator), and `train(...)` runs the Trainer once; a multi-phase method (Annealing-KD)
 overrides it to run the same Trainer set-up several times.
@@ -119,6 +121,16 @@ class TrainingMethod:
 
     def compute_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return supervised_loss(self.task, forward_logits(model, batch), batch["labels"])
+
+    def training_step(self, default_step, model: torch.nn.Module, inputs: dict[str, Any],
+                      num_items_in_batch=None) -> torch.Tensor:
+        """One micro-batch: `default_step` is the Trainer's (forward with `compute_loss`, backward, gradient
+        accumulation scaling); a method that needs more passes per batch (SAM) calls it more than once."""
+        return default_step(model, inputs, num_items_in_batch)
+
+    def saved_files(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Tensors to save beside the weights in the model folder, {file name: {key: tensor}} (SWAG's moments)."""
+        return {}
 
     def callbacks(self) -> list[TrainerCallback]:
         return []

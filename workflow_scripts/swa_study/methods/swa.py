@@ -75,6 +75,21 @@ class SWACollector(TrainerCallback):
         self.averaged.update_parameters(model)
         self.collected_steps.append(step)
 
+    def state(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The running average (weights and count) as tensors under `prefix`, for a resumable checkpoint."""
+        if self.averaged is None:
+            return {}
+        return {f"{prefix}{k}": v.clone() for k, v in self.averaged.state_dict().items()}
+
+    def restore(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str,
+                collected_steps: list[int]) -> None:
+        """Rebuild the running average that `state(prefix)` saved (a fresh process has none yet)."""
+        self.collected_steps = list(collected_steps)
+        averaged = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+        if averaged:
+            self.averaged = running_mean(model)  # the same update rule, or a resumed mean drifts
+            self.averaged.load_state_dict(averaged)
+
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         if state.global_step in self.steps and state.global_step not in self.collected_steps:
             self.collect(model, state.global_step)
@@ -119,16 +134,10 @@ class StochasticWeightAveraging(TrainingMethod):
 
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The running average (its weights and count) and the steps it holds, for a resumable checkpoint."""
-        averaged = self.collector.averaged
-        tensors = {f"swa.{k}": v.clone() for k, v in averaged.state_dict().items()} if averaged is not None else {}
-        return tensors, {"swa_collected_steps": list(self.collector.collected_steps)}
+        return self.collector.state("swa."), {"swa_collected_steps": list(self.collector.collected_steps)}
 
     def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-        self.collector.collected_steps = list(meta.get("swa_collected_steps", []))
-        averaged = {k.removeprefix("swa."): v for k, v in tensors.items() if k.startswith("swa.")}
-        if averaged:
-            self.collector.averaged = running_mean(model)  # the same update rule, or a resumed mean drifts
-            self.collector.averaged.load_state_dict(averaged)
+        self.collector.restore(model, tensors, "swa.", meta.get("swa_collected_steps", []))
 
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
         averaged = self.collector.averaged

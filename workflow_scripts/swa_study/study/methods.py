@@ -14,6 +14,7 @@ import yaml
 
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: planning reads YAML
 DEFAULT_REGISTRY = Path(__file__).resolve().parents[3] / "config" / "methods.yaml"
+KINDS = ("training", "soup")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,11 @@ class MethodSpec:
     teacher: tuple[str, ...]  # "logits" and/or "model"
     teacher_by_family: dict[str, tuple[str, ...]]
     keys: dict[str, dict[str, Any]]  # key -> JSON schema with `default` and `description` (inherited ones included)
+    kind: str = "training"  # "training": a job per (task, seed); "soup": one rule over finished runs of a task
+
+    @property
+    def is_soup(self) -> bool:
+        return self.kind == "soup"
 
     def applies_to(self, family: str) -> bool:
         return family in self.families
@@ -47,11 +53,14 @@ def load_methods(path: str | Path = DEFAULT_REGISTRY) -> dict[str, MethodSpec]:
                 raise ValueError(f"{path}: {name}.inherits: {parent!r} must be defined above {name!r}")
             keys.update(specs[parent].keys)
         keys.update(entry.get("keys") or {})
+        kind = entry.get("kind", "training")
+        if kind not in KINDS:
+            raise ValueError(f"{path}: {name}.kind: {kind!r} is not one of {', '.join(KINDS)}")
         specs[name] = MethodSpec(
             name=name, summary=" ".join(str(entry.get("summary", "")).split()),
             families=tuple(entry["families"]), teacher=tuple(entry.get("teacher", ())),
             teacher_by_family={f: tuple(v) for f, v in (entry.get("teacher_by_family") or {}).items()},
-            keys=keys,
+            keys=keys, kind=kind,
         )
     return specs
 

@@ -19,6 +19,7 @@ from .parallel import check_data_parallel
 from .tasks import TaskDefinitionError, TaskSpec, task_from_definition
 
 FAMILY_RUN_KEYS = ("max_length", "teacher", "student")  # family-section keys that are training settings, not task ones
+SOUP_RECIPES = ("uniform", "greedy")  # Wortsman et al. 2022
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,33 @@ class Study:
                 if any(not self.applies(m, task) for m in self.methods)}
 
     def runs(self) -> list[tuple[str, str, int]]:
+        """The training runs (task, method, seed); soups are not runs of their own (see `soups`)."""
         return [(task, method, seed) for task in self.tasks for method in self.methods
-                if self.applies(method, task) for seed in task_seeds(self, task)]
+                if self.applies(method, task) and not self.methods[method].base.is_soup
+                for seed in task_seeds(self, task)]
+
+    # --- model soups: rules over finished runs -------------------------------------------------------------------
+    def soup_recipes(self, task: str) -> tuple[str, ...]:
+        """uniform for every family; greedy also where the task has a held-out slice of its training split to order
+        the ingredients on (classification; QA and generation prepare none)."""
+        return SOUP_RECIPES if self.family(task) == "classification" else SOUP_RECIPES[:1]
+
+    def soups(self) -> list[tuple[str, str, str]]:
+        """(task, soup, recipe) for every soup of the study; each is one job and one table row `<soup>_<recipe>`."""
+        return [(task, name, recipe) for task in self.tasks for name, choice in self.methods.items()
+                if choice.base.is_soup and self.applies(name, task) and self.applies(self.soup_ingredients(name), task)
+                for recipe in self.soup_recipes(task)]
+
+    def soup_ingredients(self, soup: str) -> str:
+        """The method (or variant) whose runs across the study's seeds a soup mixes."""
+        choice = self.methods[soup]
+        return {**choice.base.defaults(), **self.config["method_params"].get(choice.base.name, {}),
+                **choice.overrides}["ingredients"]
+
+    def table_rows(self) -> list[str]:
+        """The summary's rows in config order: each method, a soup as one row per recipe."""
+        return [row for name, choice in self.methods.items()
+                for row in ([f"{name}_{r}" for r in SOUP_RECIPES] if choice.base.is_soup else [name])]
 
     def teacher_inputs(self, method: str, task: str) -> tuple[str, ...]:
         return self.methods[method].base.teacher_inputs(self.family(task))
@@ -150,4 +176,28 @@ def load_study(config: dict[str, Any], config_name: str, config_dir: str | Path)
             raise ConfigError(str(error)) from None
     study = Study(config=config, tasks=tasks, methods=chosen, seeds=list(config["seeds"]))
     check_data_parallel(study, config_name)
+    check_soups(study, config_name)
     return study
+
+
+def check_soups(study: Study, config_name: str) -> None:
+    """A soup needs its ingredient runs in the study, two seeds or more, a held-out slice for the greedy recipe,
+    and row names that no other method takes."""
+    names = set(study.methods)
+    soups = [(i, name) for i, (name, choice) in enumerate(study.methods.items()) if choice.base.is_soup]
+    for i, name in soups:
+        ingredients = study.soup_ingredients(name)
+        if ingredients not in study.methods or study.methods[ingredients].base.is_soup:
+            raise ConfigError(f"{config_name}: methods[{i}]: soup {name!r} mixes the runs of {ingredients!r}, which "
+                              "the study does not train; add it to `methods` or set `ingredients` to one of them")
+    for i, name in soups:
+        where = f"{config_name}: methods[{i}]: soup {name!r}"
+        if len(study.seeds) < 2:
+            raise ConfigError(f"{where}: a soup mixes runs across seeds; `seeds` lists only {len(study.seeds)}")
+        taken = names & {f"{name}_{recipe}" for recipe in SOUP_RECIPES}
+        if taken:
+            raise ConfigError(f"{where}: its row {sorted(taken)[0]!r} is also the name of a method; rename one")
+        greedy = [t for t, n, r in study.soups() if n == name and r == "greedy"]
+        if greedy and not study.config["data"]["heldout_size"]:
+            raise ConfigError(f"{config_name}: data.heldout_size: the greedy soup {name!r} orders its ingredients on "
+                              f"the held-out training rows of {greedy[0]}; set it above 0")

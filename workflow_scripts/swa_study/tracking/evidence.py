@@ -4,10 +4,12 @@ Each parent run (task, method) gets its task's figures and the study's tables as
 UI shows the evidence next to the runs it summarises; each child run (task, method, seed) gets its flatness
 measures as metrics (`flatness_*`) and its flatness.json as an artifact; each parent the seeds' mean of them.
 Kept apart from sync.py so that the run mirror and the evidence can change independently. Idempotent: an
-artifact of the same path is replaced, and a metric already holding the same value is not logged again.
+artifact is uploaded only when its content changed (its SHA-256 is kept in a tag of the run), and a metric already
+holding the same value is not logged again, so a second sync writes nothing.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from pathlib import Path
@@ -36,6 +38,17 @@ def _log_new(client, run, values: dict[str, float]) -> int:
     return len(changed)
 
 
+def _attach(client, run, path: str | Path, folder: str) -> int:
+    """Upload `path` into the run's `folder` unless the run already holds this content; return 1 if uploaded."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    tag = f"artifact.{folder}/{Path(path).name}.sha256"
+    if run.data.tags.get(tag) == digest:
+        return 0
+    retrying(client.log_artifact, run.info.run_id, str(path), folder)
+    retrying(client.set_tag, run.info.run_id, tag, digest)
+    return 1
+
+
 def sync_evidence(client, experiment: str, plots: list[str], tables: list[str],
                   flatness_files: list[str]) -> dict[str, int]:
     """Attach plots and tables to the parent runs and flatness to the child runs of the experiment."""
@@ -47,11 +60,9 @@ def sync_evidence(client, experiment: str, plots: list[str], tables: list[str],
         task = parent.data.tags.get("task")
         for path in map(Path, plots):
             if path.parent.name == task:  # plots/<task>/<figure>
-                retrying(client.log_artifact, parent.info.run_id, str(path), "plots")
-                counts["artifacts"] += 1
+                counts["artifacts"] += _attach(client, parent, path, "plots")
         for path in map(Path, tables):
-            retrying(client.log_artifact, parent.info.run_id, str(path), "tables")
-            counts["artifacts"] += 1
+            counts["artifacts"] += _attach(client, parent, path, "tables")
     per_group: dict[str, list[dict[str, float]]] = {}
     for path in flatness_files:
         record = read_json(path)
@@ -62,8 +73,7 @@ def sync_evidence(client, experiment: str, plots: list[str], tables: list[str],
         if child is None:
             continue
         counts["metrics"] += _log_new(client, child, values)
-        retrying(client.log_artifact, child.info.run_id, path, "analysis")
-        counts["artifacts"] += 1
+        counts["artifacts"] += _attach(client, child, path, "analysis")
     for group, records in per_group.items():
         parent = by_key.get(group)
         if parent is None:

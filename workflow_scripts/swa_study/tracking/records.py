@@ -18,6 +18,7 @@ TEACHER_FILES = ("metrics.json", "train_log.jsonl")
 STEP_KEYS = {"loss": "train_loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
              "phase": "phase", "anneal_t": "anneal_t"}  # the last two: Annealing-KD's phases
 COMPUTE_METRICS = ("train_seconds", "optimizer_steps", "tokens", "train_flops", "peak_rss_mb")
+SCORE_SPLITS = ("validation", "test", "validation_swa_mean", "test_swa_mean")  # SWAG: BMA and its mean model
 
 
 def fingerprint(folder: Path, names: Iterable[str]) -> str:
@@ -62,7 +63,7 @@ def step_metrics(train_log: Path) -> list[Metric]:
 
 def final_metrics(record: dict[str, Any], compute: dict[str, Any], measured: float) -> list[Metric]:
     """Dev (and test) scores and what the run cost, stamped with the time the scores were written."""
-    values = {f"{split}_{name}": value for split in ("validation", "test")
+    values = {f"{split}_{name}": value for split in SCORE_SPLITS
               for name, value in record.get(split, {}).items() if isinstance(value, (int, float))}
     values.update({k: compute[k] for k in COMPUTE_METRICS if isinstance(compute.get(k), (int, float))})
     return [Metric(k, float(v), int(measured * 1000), 0) for k, v in values.items()]
