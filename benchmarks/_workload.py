@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _timing import REPO, use_repository_code
+from _timing import REPO, fix_threads, use_repository_code
 
 use_repository_code()  # the imports below, and the step scripts, come from this checkout
 
@@ -35,6 +35,16 @@ def load_config_study(config_path: str | Path, overrides: dict[str, dict[str, An
     if mirror and not Path(mirror).is_absolute():  # configs name it relative to the repository root
         config["assets"]["mirror"] = str((REPO / mirror).resolve())
     return load_study(config, str(config_path), REPO / "config")
+
+
+def study_and_threads(args) -> tuple[Study, int]:
+    """The study of `--config` (with `--train-size`, if given) and the fixed thread count (`--threads`, else the
+    config's resources.train_threads): what every training benchmark starts from."""
+    overrides = {"data": {"train_size": args.train_size}} if getattr(args, "train_size", None) else None
+    study = load_config_study(args.config, overrides)
+    threads = args.threads or study.config["resources"]["train_threads"]
+    fix_threads(threads)
+    return study, threads
 
 
 class Workload:
@@ -111,7 +121,8 @@ class Workload:
         return self._logits
 
     def student(self, method: str, seed: int, hp_overrides: dict[str, Any] | None = None,
-                teacher_inputs: tuple[str, ...] | None = None, keep: bool = False) -> dict[str, Any]:
+                teacher_inputs: tuple[str, ...] | None = None, keep: bool = False,
+                checkpoints: dict[str, Any] | None = None) -> dict[str, Any]:
         """One train_student job; its compute facts (train_info.json) plus the step's wall seconds.
 
         `teacher_inputs` overrides what the DAG would hand the method ("logits", "model"), e.g. ("model",) for KD
@@ -132,7 +143,8 @@ class Workload:
                 self.study.task_param(self.task), method, spec.base.name, seed,
                 self.study.model_name("student", self.task), self.config["assets"]["mirror"],
                 self.config["models"]["trust_remote_code"], data, logits, hp, self.threads, str(folder / "model"),
-                str(folder / "train_log.jsonl"), str(folder / "train_info.json"), teacher_model=teacher)
+                str(folder / "train_log.jsonl"), str(folder / "train_info.json"), teacher_model=teacher,
+                checkpoints=checkpoints)
         seconds = time.perf_counter() - started
         info = read_json(folder / "train_info.json")
         if not keep:

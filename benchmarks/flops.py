@@ -19,8 +19,8 @@ import statistics
 import tempfile
 import time
 
-from _timing import environment, fix_threads, interleaved, summary, write_result
-from _workload import Workload, load_config_study
+from _timing import environment, interleaved, summary, write_result
+from _workload import Workload, study_and_threads
 
 
 def matmul_flops(size: int, dtype_name: str, repeats: int = 10) -> float:
@@ -91,9 +91,7 @@ def main() -> None:
     parser.add_argument("--scratch", default=None, help="folder for data and runs (default: a temporary one)")
     args = parser.parse_args()
 
-    study = load_config_study(args.config, {"data": {"train_size": args.train_size}} if args.train_size else None)
-    threads = args.threads or study.config["resources"]["train_threads"]
-    fix_threads(threads)
+    study, threads = study_and_threads(args)
     task = args.task or next(t for t in study.tasks if study.family(t) == "classification")
     workload = Workload(study, task, args.scratch or tempfile.mkdtemp(prefix="bench-flops-"), threads)
     overrides = {"epochs": 1, **({"precision": args.precision} if args.precision else {})}

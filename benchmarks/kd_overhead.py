@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import tempfile
 
-from _timing import environment, fix_threads, interleaved, ratio, summary, write_result
-from _workload import Workload, load_config_study
+from _timing import environment, interleaved, ratio, summary, write_result
+from _workload import Workload, study_and_threads
 
 # name -> (method, what it gets from the teacher when not what the DAG hands it)
 CASES = {
@@ -59,9 +59,7 @@ def main() -> None:
     parser.add_argument("--scratch", default=None, help="folder for data, teacher and runs (default: temporary)")
     args = parser.parse_args()
 
-    study = load_config_study(args.config, {"data": {"train_size": args.train_size}} if args.train_size else None)
-    threads = args.threads or study.config["resources"]["train_threads"]
-    fix_threads(threads)
+    study, threads = study_and_threads(args)
     workload = Workload(study, args.task, args.scratch or tempfile.mkdtemp(prefix="bench-kd-"), threads)
     teacher = workload.teacher()
     _, logits_seconds = workload.logits()

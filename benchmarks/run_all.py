@@ -22,7 +22,7 @@ from pathlib import Path
 from _timing import REPO, RESULTS, environment, write_result
 
 HERE = Path(__file__).resolve().parent
-TRAINING = ("swa_overhead", "kd_overhead", "throughput", "flops", "memory")
+TRAINING = ("swa_overhead", "checkpoint_overhead", "kd_overhead", "throughput", "flops", "memory")
 ORDER = ("planner", "planner_noop", "prediction", *TRAINING, "study_profile", "suite_profile", "precision_compare")
 
 

@@ -16,8 +16,8 @@ import argparse
 import tempfile
 import time
 
-from _timing import environment, fix_threads, interleaved, ratio, summary, write_result
-from _workload import Workload, load_config_study
+from _timing import environment, interleaved, ratio, summary, write_result
+from _workload import Workload, study_and_threads
 
 
 def update_seconds(model, repeats: int, foreach: bool) -> float:
@@ -49,9 +49,7 @@ def main() -> None:
     parser.add_argument("--scratch", default=None, help="folder for data and runs (default: a temporary one)")
     args = parser.parse_args()
 
-    study = load_config_study(args.config, {"data": {"train_size": args.train_size}} if args.train_size else None)
-    threads = args.threads or study.config["resources"]["train_threads"]
-    fix_threads(threads)
+    study, threads = study_and_threads(args)
     scratch = args.scratch or tempfile.mkdtemp(prefix="bench-swa-")
     workload = Workload(study, args.task, scratch, threads)
     workload.data("student")

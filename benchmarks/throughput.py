@@ -23,8 +23,8 @@ import argparse
 import tempfile
 import time
 
-from _timing import environment, fix_threads, interleaved, ratio, summary, write_result
-from _workload import Workload, load_config_study
+from _timing import environment, interleaved, ratio, summary, write_result
+from _workload import Workload, study_and_threads
 
 CASES = ("plain", "pipeline", "pipeline_shuffled", "pipeline_bf16", "pipeline_pad8")
 
@@ -96,9 +96,7 @@ def main() -> None:
     parser.add_argument("--scratch", default=None, help="folder for data and runs (default: a temporary one)")
     args = parser.parse_args()
 
-    study = load_config_study(args.config, {"data": {"train_size": args.train_size}} if args.train_size else None)
-    threads = args.threads or study.config["resources"]["train_threads"]
-    fix_threads(threads)
+    study, threads = study_and_threads(args)
     scratch = args.scratch or tempfile.mkdtemp(prefix="bench-throughput-")
     tasks = args.tasks or [t for t in study.tasks if study.family(t) == "classification"]
     results = {}
