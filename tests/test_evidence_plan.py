@@ -45,8 +45,8 @@ def test_seeds_by_task_gives_every_method_of_that_task_its_seeds():
 @pytest.mark.parametrize("changes, message", [
     ({"analysis": {"radii": [0.1, 0.2], "sharpness_radius": 0.3}},
      "config.yaml: analysis.sharpness_radius: 0.3 is not one of analysis.radii [0.1, 0.2]"),
-    ({"analysis": {"line_methods": ["swag"]}},
-     "config.yaml: analysis.line_methods[0]: 'swag' is not a method of config/methods.yaml"),
+    ({"analysis": {"line_methods": ["swa_typo"]}},
+     "config.yaml: analysis.line_methods[0]: 'swa_typo' is not a method of config/methods.yaml"),
     ({"seeds_by_task": {"cola": [1]}}, "config.yaml: seeds_by_task.cola: not a task of this study"),
     ({"analysis": {"batches": 0}}, "config.yaml: analysis.batches: 0 is less than the minimum of 1"),
     ({"statistics": {"seed": -1}}, "config.yaml: statistics.seed: -1 is less than the minimum of 0"),
