@@ -130,6 +130,8 @@ class AnnealingKD(TrainingMethod):
         return {
             "train_seconds": first["train_seconds"] + second["train_seconds"],  # phase 1 includes its held-out scoring
             "optimizer_steps": steps,
+            "finished_at": second["finished_at"],  # the run's real end (MLflow's duration)
+            "resumed_from_step": second.get("resumed_from_step") or first.get("resumed_from_step"),
             "train_loss": (first["train_loss"] * first["optimizer_steps"]
                            + second["train_loss"] * second["optimizer_steps"]) / max(1, steps),
             "train_examples": first["train_examples"],
