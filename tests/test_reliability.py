@@ -121,7 +121,7 @@ def test_the_same_seed_gives_byte_identical_metrics_and_another_seed_does_not(re
         assert run_file(ref_dir, method, 1).read_bytes() != run_file(ref_dir, method, 2).read_bytes()
         metrics = json.loads(run_file(ref_dir, method, 2).read_text())
         assert metrics["seed"] == 2 and set(metrics) == {"task", "method", "base_method", "seed", "main_metric",
-                                                         "validation"}
+                                                         "validation", "reliability"}  # scores only: no compute
 
 
 def test_a_killed_rerun_never_leaves_an_old_score_on_show(reference, tmp_path):
