@@ -24,6 +24,8 @@ pytestmark = pytest.mark.mlflow_server
 
 METHODS, SEEDS = ["swa", "kd"], [1, 2]  # SWA (the question) and KD (the teacher path)
 TABLES = ["runs", "params", "metrics", "latest_metrics", "tags"]  # MLflow's tables in PostgreSQL
+EVIDENCE_PLOTS = ["scores.png", "scores.svg", "training.png", "compute.png"]  # rules/common.smk TASK_PLOTS
+EVIDENCE_TABLES = ["summary.md", "significance.csv", "compute.csv"]  # attached to every parent
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,7 @@ def synced(tmp_path_factory, mlflow_server):
     study = f"tiny-server-{time.time_ns()}"  # the server outlives a test session: one fresh experiment per run
     config = tiny_config(build_mirror(workdir / "mirror"), study=study, tasks=["sst2"], methods=METHODS, seeds=SEEDS,
                          tracking={"enabled": True, "uri": mlflow_server["MLFLOW_TRACKING_URI"]})
+    config["analysis"] = {"enabled": False}  # tests/test_evidence.py covers the flatness artifacts
     result = run_snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]
     client = MlflowClient(tracking_uri=mlflow_server["MLFLOW_TRACKING_URI"])
@@ -110,7 +113,7 @@ def test_every_run_arrives_under_its_parent_with_params_metrics_and_artifacts(sy
         scores = [s["validation"][s["main_metric"]] for s in seeds]
         assert parent.data.metrics["score_mean"] == pytest.approx(sum(scores) / len(scores))
         assert parent.data.metrics["seeds"] == len(SEEDS)
-        assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"study_config.yaml"}
+        assert {a.path for a in client.list_artifacts(parent.info.run_id)} == {"study_config.yaml", "plots", "tables"}
     teacher, folder = teachers[0], workdir / "results" / "teacher" / "sst2"
     record = json.loads((folder / "metrics.json").read_text())
     assert teacher.data.params["seed"] == str(record["seed"]) and "mlflow.parentRunId" not in teacher.data.tags
@@ -126,7 +129,9 @@ def test_a_second_sync_writes_nothing(synced, mlflow_server):
     before_rows = store_rows(store, experiment.experiment_id)
     before_files = artifact_files(destination, experiment.experiment_id)
     assert len(before_rows["runs"]) == len(METHODS) * len(SEEDS) + len(METHODS) + 1
-    assert len(before_files) == len(METHODS) * len(SEEDS) * len(RUN_FILES) + len(METHODS) + len(TEACHER_FILES)
+    per_parent = 1 + len(EVIDENCE_PLOTS) + len(EVIDENCE_TABLES)  # study_config.yaml, the task's plots, the tables
+    assert len(before_files) == len(METHODS) * len(SEEDS) * len(RUN_FILES) + len(METHODS) * per_parent + len(
+        TEACHER_FILES)
     result = run_snakemake(workdir, config, "-R", "mlflow_sync")
     assert result.returncode == 0, result.stderr[-3000:]
     assert job_counts(result.stderr) == {"mlflow_sync": 1, "all": 1}
