@@ -18,17 +18,7 @@ STATE=${SWA_MLFLOW_DIR:-/tmp/swa-study-mlflow}
 MLFLOW=${MLFLOW:-$HERE/../../.venv/bin/mlflow}
 WORKERS=${SWA_MLFLOW_WORKERS:-2}
 
-log() { echo "postgres-mlflow.sh: $*" >&2; }
-die() { log "error: $*"; for f in "$STATE"/logs/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }; done; exit 1; }
-
-wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds
-    local seconds=$1 what=$2; shift 2
-    for _ in $(seq "$((seconds * 2))"); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.5
-    done
-    die "$what did not come up within ${seconds}s"
-}
+. "$(dirname "$0")/common.sh"  # log, die, wait_for
 
 alive() { [ -f "$1" ] && kill -0 "$(head -1 "$1")" 2>/dev/null; }
 

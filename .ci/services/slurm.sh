@@ -25,17 +25,7 @@ HOST=$(hostname -s)
 CONF_DIR=/etc/slurm
 MARK="# Written by .ci/services/slurm.sh"
 
-log() { echo "slurm.sh: $*" >&2; }
-die() { log "error: $*"; for f in "$STATE"/logs/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -20 "$f" >&2; }; done; exit 1; }
-
-wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: poll until COMMAND succeeds
-    local seconds=$1 what=$2; shift 2
-    for _ in $(seq "$((seconds * 2))"); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.5
-    done
-    die "$what did not come up within ${seconds}s"
-}
+. "$(dirname "$0")/common.sh"  # log, die, wait_for
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
