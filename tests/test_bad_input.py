@@ -7,12 +7,14 @@ whose run is being redone. Two cases are warnings by design and are checked in t
 test_resume.py: a damaged checkpoint (training falls back to the one before) and an unreachable or broken
 tracking store (the study finishes; `mlflow_sync` retries on the next run).
 """
+import contextlib
 import copy
 import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -140,23 +142,26 @@ def _runs_in(workdir: Path) -> int:
                for e in client.search_experiments())
 
 
-def test_a_read_only_results_dir_is_one_line(mirror, tmp_path):
-    target = tmp_path / "readonly"
-    target.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(target)], check=True)
+@contextlib.contextmanager
+def tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A small tmpfs mounted at `folder` for the duration (a read-only or a full file system, for real)."""
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], check=True)
     try:
-        result = run_snakemake(tmp_path, {**base_config(mirror), "results_dir": str(target / "results")})
+        yield folder
     finally:
-        subprocess.run(["umount", str(target)], check=True)
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_results_dir_is_one_line(mirror, tmp_path):
+    with tmpfs(tmp_path / "readonly", "ro,size=1m") as target:
+        result = run_snakemake(tmp_path, {**base_config(mirror), "results_dir": str(target / "results")})
     assert result.returncode != 0
     assert re.search(rf"error: \S*config.yaml: results_dir: '{target}' is not writable", result.stderr), result.stderr
 
 
 def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written(mirror, tmp_path):
-    target = tmp_path / "small"
-    target.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(target)], check=True)
-    try:
+    with tmpfs(tmp_path / "small", "size=400k") as target:
         result = run_snakemake(tmp_path, {**base_config(mirror), "results_dir": str(target / "results")})
         assert result.returncode != 0
         error = next(line for line in result.stderr.splitlines() if line.startswith("error: "))
@@ -165,8 +170,6 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written
         for prepared in (target / "results" / "data").glob("*/*"):  # what finished before the disk filled up
             assert (prepared / "info.json").is_file(), f"{prepared} is half-written"
         assert not list((target / "results").glob("runs/*/*/*/train_info.json"))  # no run claims to be done
-    finally:
-        subprocess.run(["umount", str(target)], check=True)
 
 
 # --- broken cached artefacts of a finished study --------------------------------------------------------------------
