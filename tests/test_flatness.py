@@ -43,15 +43,40 @@ def test_hessian_vector_product_of_a_quadratic_is_the_matrix_times_the_vector():
 
 def test_power_iteration_finds_the_top_eigenvalue_of_a_known_hessian():
     model = Quadratic(known_matrix([5.0, 2.0, 1.0, 0.5, -0.5, 0.1]), torch.zeros(6, dtype=torch.float64))
-    value, history = top_eigenvalue(quadratic_hvp(model), [model.w], iterations=200, seed=0, tolerance=1e-12)
-    assert value == pytest.approx(5.0, rel=1e-6)
+    value, history, radius = top_eigenvalue(quadratic_hvp(model), [model.w], iterations=200, seed=0,
+                                            tolerance=1e-12)
+    assert value == pytest.approx(5.0, rel=1e-6) and radius == pytest.approx(5.0, rel=1e-6)
     assert len(history) > 2 and history[0] < history[-1]  # it climbs towards the top from a random start
 
 
 def test_power_iteration_stops_when_converged():
     model = Quadratic(known_matrix([4.0, 0.1, 0.1]), torch.zeros(3, dtype=torch.float64))
-    value, history = top_eigenvalue(quadratic_hvp(model), [model.w], iterations=500, seed=1, tolerance=1e-6)
+    value, history, _ = top_eigenvalue(quadratic_hvp(model), [model.w], iterations=500, seed=1, tolerance=1e-6)
     assert value == pytest.approx(4.0, rel=1e-5) and len(history) < 50
+
+
+def test_negative_curvature_does_not_hide_the_top_eigenvalue():
+    """Off a minimum the eigenvalue of largest magnitude can be negative, or tie with the top one; λ_max is still
+    the largest eigenvalue, and the spectral radius is reported beside it."""
+    cases = {(-6.0, 3.0, 1.0, 0.5, -1.0): 3.0,   # a dominant negative curvature
+             (5.0, -5.0, 1.0, 0.2): 5.0,         # +a and -a: the Rayleigh quotient settles between them
+             (-2.0, -1.0, -0.5): -0.5}           # a maximum: λ_max is negative
+    for eigenvalues, expected in cases.items():
+        model = Quadratic(known_matrix(list(eigenvalues), seed=3), torch.zeros(len(eigenvalues), dtype=torch.float64))
+        value, history, radius = top_eigenvalue(quadratic_hvp(model), [model.w], iterations=2000, seed=0,
+                                                tolerance=1e-12)
+        assert value == pytest.approx(expected, rel=1e-5, abs=1e-6) and history[-1] == value
+        assert radius == pytest.approx(max(abs(e) for e in eigenvalues), rel=1e-2)
+
+
+def test_the_shifted_pass_stops_on_the_eigenvalue_not_on_the_shift():
+    """A Hessian like a network's: a bulk of near-zero curvature, a dominant negative direction. H + rI is about rI
+    on the bulk, so a stopping rule relative to the shifted quotient (r + λ) would stop at once, near λ = 0."""
+    eigenvalues = [-400.0, 100.0, 50.0] + [0.0] * 300
+    model = Quadratic(known_matrix(eigenvalues, seed=4), torch.zeros(len(eigenvalues), dtype=torch.float64))
+    value, history, radius = top_eigenvalue(quadratic_hvp(model), [model.w], iterations=200, seed=0, tolerance=1e-2)
+    assert radius == pytest.approx(400.0, rel=1e-2)
+    assert value == pytest.approx(100.0, rel=3e-2)  # the rule relative to r + λ stopped at 0.13 after 9 steps
 
 
 def test_hutchinson_is_exact_for_a_diagonal_hessian_and_unbiased_otherwise():

@@ -121,10 +121,11 @@ def analyse_run(model: torch.nn.Module, tokenizer, task: TaskSpec, train: datase
     hessian: dict[str, Any] = {"batches": len(closures)}
     if closures and settings.power_iterations > 0:
         started = time.perf_counter()
-        value, history = top_eigenvalue(hvp, params, settings.power_iterations, settings.seed,
-                                        settings.power_tolerance)
+        value, history, radius = top_eigenvalue(hvp, params, settings.power_iterations, settings.seed,
+                                                settings.power_tolerance)
         converged = len(history) > 1 and abs(history[-1] - history[-2]) <= settings.power_tolerance * abs(value)
-        hessian.update(top_eigenvalue=value, power_history=history, converged=converged)
+        hessian.update(top_eigenvalue=value, spectral_radius=radius, power_history=history,
+                       converged=converged)
         seconds["top_eigenvalue"] = time.perf_counter() - started
     if closures and settings.hutchinson_samples > 0:
         started = time.perf_counter()
