@@ -136,10 +136,10 @@ def power_iteration(hvp: Callable[[list[torch.Tensor]], list[torch.Tensor]], lik
     relative to the shifted value, which s dominates, it would stop before it moved)."""
     generator = torch.Generator().manual_seed(seed)
     v = [torch.randn(t.shape, generator=generator, dtype=t.dtype).to(t.device) for t in like]
-    norm = _dot(v, v) ** 0.5
-    v = [x / norm for x in v]
+    start_norm = _dot(v, v) ** 0.5
+    v = [x / start_norm for x in v]
     history: list[float] = []
-    norm = 0.0
+    norm = 0.0  # |H v| of the last unit v
     for _ in range(iterations):
         hv = hvp(v)
         history.append(_dot(v, hv))
