@@ -42,9 +42,11 @@ if importlib.util.find_spec(PLUGIN) is not None:
 
 
 def planned_jobs(output: str) -> int | None:
-    """The `total` line of Snakemake's job stats."""
+    """The `total` line of Snakemake's job stats; 0 for a finished study (Snakemake prints no table then)."""
     found = re.search(r"^total\s+(\d+)\s*$", output, re.MULTILINE)
-    return int(found.group(1)) if found else None
+    if found:
+        return int(found.group(1))
+    return 0 if "Nothing to be done" in output else None
 
 
 def main() -> None:

@@ -177,7 +177,7 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written
 @pytest.fixture(scope="module")
 def finished(mirror, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("finished")
-    config = tiny_config(mirror, tasks=["sst2"], methods=["finetune", "kd"], seeds=[1])
+    config = tiny_config(mirror, tasks=["sst2"], methods=["finetune", "kd"], seeds=[1], analysis={"enabled": False})
     result = run_snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, config

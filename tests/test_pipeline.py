@@ -31,6 +31,9 @@ def study(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("study")
     mirror = build_mirror(workdir / "mirror")
     config = tiny_config(mirror)
+    # flatness has its own end-to-end tests (test_evidence.py; an edited variant reruns only its analysis:
+    # test_pipeline_grid.py); here 28 runs would pay for 28 analyses nobody reads
+    config["analysis"] = {"enabled": False}
     result = run_snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]
     return workdir, config, result
@@ -46,9 +49,7 @@ def test_every_run_and_table_is_written(study):
     workdir, _, result = study
     assert job_counts(result.stderr) == {"prepare_data": 4, "train_teacher": 2, "teacher_logits": 2,
                                          "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "calibration": 1,
-                                         "mlflow_sync": 1,
-                                         "analyse_flatness": RUNS, "flatness_tables": 1, "plot_flatness": 2,
-                                         "plot_task": 2, "all": 1}
+                                         "mlflow_sync": 1, "plot_task": 2, "all": 1}
     for task in TASKS:
         for method in METHODS:
             for seed in SEEDS:
@@ -175,9 +176,7 @@ def test_editing_one_methods_parameter_reruns_only_that_method(study):
     result = run_snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-2000:]
     assert job_counts(result.stderr) == {"train_student": 4, "evaluate": 4, "aggregate": 1, "calibration": 1,
-                                         "mlflow_sync": 1, "all": 1,
-                                         "analyse_flatness": 4, "flatness_tables": 1, "plot_flatness": 2,
-                                         "plot_task": 2}
+                                         "mlflow_sync": 1, "all": 1, "plot_task": 2}
     assert json.loads((workdir / "results" / "mlflow_sync.json").read_text())["written"] == 4  # only the 4 kd runs
     assert untouched.stat().st_mtime_ns == stamps[0] and edited.stat().st_mtime_ns != stamps[1]
     _, runs = mlflow_runs(workdir)

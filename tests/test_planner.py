@@ -40,3 +40,24 @@ def test_snakemake_plans_the_tiny_study_with_the_deep_learning_stack_unimportabl
     assert "the planner imported" not in output
     planned = re.search(r"^train_student\s+(\d+)$", output, re.MULTILINE)
     assert planned and int(planned.group(1)) == 2 * 7 * 2, output[-3000:]  # tasks x methods x seeds
+
+
+REPORTING_STEPS = ("aggregate", "calibration_tables", "flatness_tables", "plot_task", "plot_flatness", "sync_mlflow",
+                   "init_tracking")
+
+
+def test_the_table_plot_and_mlflow_steps_load_without_the_deep_learning_stack(tmp_path):
+    """Those jobs read JSON and write tables, plots and MLflow records: importing torch and transformers would cost
+    each of them seconds (a tiny study has a dozen), so a module they share must not import them at the top."""
+    stubs = tmp_path / "stubs"
+    for name in BLOCKED:
+        (stubs / name).mkdir(parents=True)
+        (stubs / name / "__init__.py").write_text(f"raise ImportError('the step imported {name}')\n")
+    scripts = REPO / "workflow_scripts"
+    imports = "; ".join(f"import {step}" for step in REPORTING_STEPS)  # no `snakemake` global: main does not run
+    result = subprocess.run([sys.executable, "-c", imports], capture_output=True, text=True, cwd=scripts,
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(stubs), str(scripts)])})
+    assert result.returncode == 0, result.stderr[-2000:]
+    probe = subprocess.run([sys.executable, "-c", "import train_student"], capture_output=True, text=True,
+                           cwd=scripts, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(stubs), str(scripts)])})
+    assert "the step imported" in probe.stderr  # the stubs do block: a training step needs torch

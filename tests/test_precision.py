@@ -49,7 +49,12 @@ def test_precision_is_a_training_key_for_students_teachers_and_variants(tmp_path
     assert study.student_params("finetune", "sst2")["precision"] == "bf16"
     assert study.student_params("swa_fp32", "sst2")["precision"] == "fp32"
     assert study.student_params("swa_fp32", "sst2")["group_by_length"] is False
-    assert study.teacher_params("sst2")["precision"] == "fp32" and study.teacher_params("sst2")["group_by_length"]
+    assert study.teacher_params("sst2")["precision"] == "fp32"
+    assert study.student_params("finetune", "sst2")["group_by_length"] is True  # students: grouped by default,
+    assert study.teacher_params("sst2")["group_by_length"] is False  # the teacher: random batches (batching study)
+    config = base_config()
+    config["teacher"] = {"group_by_length": True}
+    assert load_study(config, "study.yaml", CONFIG_DIR).teacher_params("sst2")["group_by_length"] is True
     bad = base_config()
     bad["teacher"] = {"precision": "fp8"}
     with pytest.raises(ConfigError, match=r"^study.yaml: teacher.precision: 'fp8' is not one of"):

@@ -8,6 +8,7 @@
 #                                                 wait until /health answers; print MLFLOW_TRACKING_URI=... and the
 #                                                 store's and artifacts' locations
 #        .ci/services/postgres-mlflow.sh stop     stop the server and PostgreSQL (by their pid files)
+#        .ci/services/postgres-mlflow.sh install  only install the Debian package (CI does it while the tests run)
 # Idempotent: `start` on running services only checks them. State in $SWA_MLFLOW_DIR (default /tmp/swa-study-mlflow).
 # The mlflow executable is $MLFLOW (default .venv/bin/mlflow of this checkout), with psycopg2 installed
 # (pip install -r requirements-cluster.txt).
@@ -24,13 +25,16 @@ alive() { [ -f "$1" ] && kill -0 "$(head -1 "$1")" 2>/dev/null; }
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
+install_debian_packages() {
+    ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+    log "installing postgresql (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+}
+
 install_packages() {
-    if ! ls -d /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-        log "installing postgresql (apt-get)"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq
-        apt-get install -y -qq --no-install-recommends postgresql >/dev/null
-    fi
+    install_debian_packages
     PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
     [ -x "$MLFLOW" ] || die "no mlflow at $MLFLOW (set MLFLOW=, or make setup)"
     "$(dirname "$MLFLOW")/python" -c 'import psycopg2' 2>/dev/null \
@@ -122,5 +126,6 @@ stop() {  # by pid file: never by name
 case ${1:-} in
     start) start ;;
     stop) stop ;;
-    *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+    install) install_debian_packages ;;
+    *) echo "usage: $0 start|stop|install" >&2; exit 2 ;;
 esac

@@ -6,6 +6,7 @@
 #                                       register the cluster, wait for the node to be idle; print SLURM_CONF=...
 #        .ci/services/slurm.sh stop     stop the daemons this script started (by their pid files)
 #        .ci/services/slurm.sh status   sinfo and the daemons' pids
+#        .ci/services/slurm.sh install  only install the Debian packages (CI does it while the tests run)
 # Idempotent: `start` on a running cluster only checks it. State (spool, database, logs) lives in $SWA_SLURM_DIR
 # (default /tmp/swa-study-slurm). The configuration goes where every SLURM command looks for it, /etc/slurm (the
 # plugin's job steps drop SLURM_* variables, SLURM_CONF included, before they call srun); a slurm.conf there that
@@ -200,5 +201,6 @@ case ${1:-} in
     start) start ;;
     stop) stop ;;
     status) sinfo; for f in "$STATE"/run/*.pid; do echo "$f $(cat "$f")"; done ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    install) install_packages ;;
+    *) echo "usage: $0 start|stop|status|install" >&2; exit 2 ;;
 esac

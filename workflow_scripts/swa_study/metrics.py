@@ -7,17 +7,24 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import evaluate
 import numpy as np
 
 from .study.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    import evaluate
 
 METRIC_MODULES = Path(__file__).resolve().parent / "metric_modules"
 
 
 @lru_cache(maxsize=None)
 def load_metric(name: str) -> evaluate.EvaluationModule:
+    """The module from its folder. `evaluate` loads here, not at import: it pulls in transformers' pipelines
+    (seconds), and the training steps that import this module score nothing with it unless a method asks."""
+    import evaluate
+
     folder = METRIC_MODULES / name
     if not (folder / f"{name}.py").is_file():
         raise KeyError(f"no local metric module {name!r} in {METRIC_MODULES}")

@@ -1,5 +1,8 @@
 """What every step script does first: send its output to the rule's log, pin the CPU threads, seed everything,
-and record the facts that make a run traceable (library versions, git commit)."""
+and record the facts that make a run traceable (library versions, git commit).
+
+torch and transformers load inside the functions that need them: the table, plot and MLflow steps import this
+module too, and importing the deep-learning stack would cost each of those jobs seconds for nothing."""
 from __future__ import annotations
 
 import contextlib
@@ -11,9 +14,6 @@ import sys
 import traceback
 from pathlib import Path
 from typing import Any, Iterator, Sequence
-
-import torch
-import transformers
 
 
 @contextlib.contextmanager
@@ -27,9 +27,11 @@ def step_log(log_path: str | os.PathLike | None, outputs: Sequence[str] = ()) ->
     console = sys.__stderr__
     with open(log_path, "w") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         logging.basicConfig(stream=log, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", force=True)
-        transformers.logging.set_verbosity_warning()
-        transformers.logging.disable_default_handler()  # its handler holds the console; go through the log
-        transformers.logging.enable_propagation()
+        transformers = sys.modules.get("transformers")  # imported by the step script when the step uses it
+        if transformers is not None:
+            transformers.logging.set_verbosity_warning()
+            transformers.logging.disable_default_handler()  # its handler holds the console; go through the log
+            transformers.logging.enable_propagation()
         try:
             yield
         except Exception as error:
@@ -52,6 +54,8 @@ def one_line(error: BaseException, outputs: Sequence[str] = ()) -> str:
 
 def set_threads(threads: int) -> None:
     """Use exactly the cores Snakemake gave this job, so parallel jobs never oversubscribe the CPU."""
+    import torch
+
     torch.set_num_threads(max(1, int(threads)))
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -69,6 +73,8 @@ def git_commit(folder: str | os.PathLike) -> str:
 def environment_facts() -> dict[str, Any]:
     """Versions and the code's commit, recorded with every run (and mirrored to MLflow as tags)."""
     import datasets
+    import torch
+    import transformers
 
     return {
         "git_commit": git_commit(Path(__file__).resolve().parent),
