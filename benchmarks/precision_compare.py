@@ -1,10 +1,10 @@
 """fp32 against bf16 training (or any setting against another): the scores (mean, seed spread, paired difference)
 and the speed, from finished studies.
 
-Run:     .venv/bin/snakemake --cores all --configfile config/precision-study.yaml      (the study, once)
-         .venv/bin/python benchmarks/precision_compare.py
-         (reads results/precision-study; --results-dir and --suffix for another study whose variants `<m><suffix>`
-         are bf16 twins of methods `<m>`)
+Run:     make study; .venv/bin/snakemake --cores all --configfile config/precision-study.yaml   (once)
+         .venv/bin/python benchmarks/precision_compare.py --reference-dir results
+         (the bf16 runs `<m>_bf16` in results/precision-study, their fp32 twins `<m>` in the default study's results/;
+         without --reference-dir both are looked up in --results-dir, for a study that trains both)
 Two studies: the same methods and seeds under two settings, each in its own study (a setting the teacher shares,
 such as the teacher's batching, cannot be a variant of one study):
          .venv/bin/python benchmarks/precision_compare.py --reference-dir results --results-dir results/batching-study \
