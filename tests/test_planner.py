@@ -17,12 +17,17 @@ from tiny_study import REPO, SNAKEMAKE, build_mirror, tiny_config
 BLOCKED = ("torch", "transformers", "datasets", "evaluate")
 
 
+def blocking_stubs(folder, who: str):
+    """Packages named like the deep-learning stack that shadow the real ones and refuse to load."""
+    for name in BLOCKED:
+        (folder / name).mkdir(parents=True)
+        (folder / name / "__init__.py").write_text(f"raise ImportError('the {who} imported {name}')\n")
+    return folder
+
+
 def test_snakemake_plans_the_tiny_study_with_the_deep_learning_stack_unimportable(tmp_path):
     mirror = build_mirror(tmp_path / "mirror")
-    stubs = tmp_path / "stubs"
-    for name in BLOCKED:  # packages that shadow the real ones and refuse to load
-        (stubs / name).mkdir(parents=True)
-        (stubs / name / "__init__.py").write_text(f"raise ImportError('the planner imported {name}')\n")
+    stubs = blocking_stubs(tmp_path / "stubs", "planner")
     workdir = tmp_path / "study"
     workdir.mkdir()
     (workdir / "config.yaml").write_text(yaml.safe_dump(tiny_config(mirror)))
@@ -49,15 +54,12 @@ REPORTING_STEPS = ("aggregate", "calibration_tables", "flatness_tables", "plot_t
 def test_the_table_plot_and_mlflow_steps_load_without_the_deep_learning_stack(tmp_path):
     """Those jobs read JSON and write tables, plots and MLflow records: importing torch and transformers would cost
     each of them seconds (a tiny study has a dozen), so a module they share must not import them at the top."""
-    stubs = tmp_path / "stubs"
-    for name in BLOCKED:
-        (stubs / name).mkdir(parents=True)
-        (stubs / name / "__init__.py").write_text(f"raise ImportError('the step imported {name}')\n")
+    stubs = blocking_stubs(tmp_path / "stubs", "step")
     scripts = REPO / "workflow_scripts"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(stubs), str(scripts)])}
     imports = "; ".join(f"import {step}" for step in REPORTING_STEPS)  # no `snakemake` global: main does not run
-    result = subprocess.run([sys.executable, "-c", imports], capture_output=True, text=True, cwd=scripts,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(stubs), str(scripts)])})
+    result = subprocess.run([sys.executable, "-c", imports], capture_output=True, text=True, cwd=scripts, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     probe = subprocess.run([sys.executable, "-c", "import train_student"], capture_output=True, text=True,
-                           cwd=scripts, env={**os.environ, "PYTHONPATH": os.pathsep.join([str(stubs), str(scripts)])})
+                           cwd=scripts, env=env)
     assert "the step imported" in probe.stderr  # the stubs do block: a training step needs torch
