@@ -26,8 +26,12 @@ report: setup  ## one self-contained HTML page with every table and figure of th
 dry-run: setup
 	$(BIN)/snakemake -n
 
+# Two pytest workers, one test file each at a time (a file's tiny study is built once): the end-to-end studies keep
+# both cores busy, but most other tests run one process, which alone would leave a core idle. The slowest files
+# start first (tests/conftest.py), so that the workers finish together.
+TEST_WORKERS ?= 2
 test: setup browser  ## unit tests and end-to-end runs of the real Snakefile on tiny inputs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ui: setup  ## browse every run; bound to this machine only
 	@echo "Open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning (MLflow 3 opens on GenAI pages otherwise)"

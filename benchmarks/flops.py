@@ -43,9 +43,9 @@ class TokenCounter:
     """Wraps the pipeline's collator to count the real and the padded tokens of every training batch."""
 
     def __init__(self):
-        from swa_study import training
+        from swa_study import prediction
 
-        self.training, self.original = training, training.PadCollator.__call__
+        self.prediction, self.original = prediction, prediction.PadCollator.__call__
         self.real = self.padded = 0
 
     def __enter__(self):
@@ -57,11 +57,11 @@ class TokenCounter:
             counter.padded += int(batch["input_ids"].numel())
             return batch
 
-        self.training.PadCollator.__call__ = counting
+        self.prediction.PadCollator.__call__ = counting
         return self
 
     def __exit__(self, *exc):
-        self.training.PadCollator.__call__ = self.original
+        self.prediction.PadCollator.__call__ = self.original
 
 
 def parameter_counts(workload: Workload) -> tuple[int, int]:

@@ -6,7 +6,7 @@ Prints:  per split the seconds of both orders, the speed-up, and the largest dif
          (padding changes float rounding only).
 Writes:  benchmarks/results/prediction.json
 
-`predict_logits` (swa_study/training.py) serves the evaluate step (dev and test scores) and the teacher_logits step;
+`predict_logits` (swa_study/prediction.py) serves the evaluate step (dev and test scores) and the teacher_logits step;
 the file-order loop below is the one it replaced.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ def file_order_logits(model, dataset, tokenizer, batch_size: int = 128):
     import torch
 
     from swa_study.losses import forward_logits
-    from swa_study.training import PadCollator, model_columns
+    from swa_study.prediction import PadCollator, model_columns
 
     model.eval()
     collate = PadCollator(tokenizer)
@@ -61,7 +61,7 @@ def main() -> None:
     from swa_study.data import load_prepared
     from swa_study.models import load_for_training
     from swa_study.study.assets import mirror_root, resolve_model
-    from swa_study.training import predict_logits
+    from swa_study.prediction import predict_logits
 
     scratch = args.scratch or tempfile.mkdtemp(prefix="bench-prediction-")
     splits_out = {}

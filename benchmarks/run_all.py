@@ -46,8 +46,9 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
         if logs:
             chosen["study_profile"] = ["--results-dir", str(results), "--log", str(logs[-1])]
     precision = REPO / "results" / "precision-study"
-    if precision.is_dir():  # its bf16 runs are twins of the default study's fp32 runs (config/precision-study.yaml)
-        chosen["precision_compare"] = ["--results-dir", str(precision), "--reference-dir", str(REPO / "results")]
+    if precision.is_dir():  # its fp32 runs are twins of the default study's bf16 runs (config/precision-study.yaml)
+        chosen["precision_compare"] = ["--results-dir", str(REPO / "results"), "--reference-dir", str(precision),
+                                       "--suffix", ""]
     return {name: [sys.executable, str(HERE / f"{name}.py"), *chosen[name]] for name in ORDER
             if name in chosen and name not in args.skip}
 

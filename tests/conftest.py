@@ -24,3 +24,15 @@ def tiny_classifier(tmp_path):
     model, tokenizer = load_for_training(str(tmp_path / "models" / "tiny"), task, seed=0)
     train = tokenize(splits["train"], tokenizer, task, max_length=16).remove_columns(["idx"])
     return model, tokenizer, train
+
+
+# The slowest files first, slowest at the top (benchmarks/suite_profile.py measures them): `make test` runs two
+# workers, one file each at a time, and they finish together only if no long file is left for the end.
+SLOWEST_FILES = ("test_reliability.py", "test_pipeline_grid.py", "test_pipeline.py", "test_pipeline_beyond.py",
+                 "test_pipeline_families.py", "test_bad_input.py", "test_evidence.py", "test_resume.py",
+                 "test_distributed.py", "test_tracking.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: position for position, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order

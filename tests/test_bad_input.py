@@ -9,7 +9,6 @@ tracking store (the study finishes; `mlflow_sync` retries on the next run).
 """
 import contextlib
 import copy
-import json
 import re
 import shutil
 import subprocess

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from swa_study.batching import SeededLengthGroupedSampler, length_sorted_batches, token_lengths
+from swa_study.batching import SeededLengthGroupedSampler, length_sorted_batches
 from swa_study.methods import build_method
 from swa_study.models import load_for_training
 from swa_study.study.tasks import builtin_task
-from swa_study.training import (TrainSettings, model_columns, predict_logits, train_model,
-                                training_arguments)
+from swa_study.prediction import model_columns, predict_logits
+from swa_study.training import TrainSettings, train_model, training_arguments
 from test_protocol import BatchSpy
 from tiny_study import build_model
 

@@ -1,7 +1,6 @@
 """Loading real and broken data: every problem is found before training, in one line naming file and column."""
 import random
 import types
-from pathlib import Path
 
 import pytest
 import torch

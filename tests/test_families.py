@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from swa_study.losses import IGNORE_INDEX, forward_logits, supervised_loss
 from swa_study.methods.kd import kd_loss
 from swa_study.study.tasks import builtin_task as get_task
-from swa_study.training import PadCollator
+from swa_study.prediction import PadCollator
 
 
 def kd_by_hand(student, teacher, label, alpha, temperature):

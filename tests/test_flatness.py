@@ -8,7 +8,7 @@ from swa_study.flatness import (filter_normalised_direction, hessian_vector_prod
                                 interpolation_losses, mean_loss, perturbation_losses, top_eigenvalue, trainable)
 from swa_study.losses import forward_logits, supervised_loss
 from swa_study.study.tasks import builtin_task
-from swa_study.training import PadCollator
+from swa_study.prediction import PadCollator
 
 
 class Quadratic(torch.nn.Module):

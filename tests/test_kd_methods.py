@@ -15,7 +15,8 @@ from swa_study.losses import forward_logits
 from swa_study.methods.kd import kd_loss
 from swa_study.methods.rail_kd import HEADS, RailProjections, sample_layers
 from swa_study.study.tasks import builtin_task as get_task
-from swa_study.training import PadCollator, TrainSettings, training_arguments
+from swa_study.prediction import PadCollator
+from swa_study.training import TrainSettings, training_arguments
 from test_swa import SnapshotEveryStep
 from tiny_study import build_model
 

@@ -63,3 +63,27 @@ def test_the_table_plot_and_mlflow_steps_load_without_the_deep_learning_stack(tm
     probe = subprocess.run([sys.executable, "-c", "import train_student"], capture_output=True, text=True,
                            cwd=scripts, env=env)
     assert "the step imported" in probe.stderr  # the stubs do block: a training step needs torch
+
+
+SCORING_STEPS = ("evaluate_run", "teacher_logits", "analyse_flatness", "make_soup")
+
+
+def test_the_scoring_steps_load_no_trainer_and_score_classification_without_evaluate():
+    """Scoring a small model takes less than importing the Trainer (seconds) or `evaluate` (which pulls in
+    transformers' pipelines): a study has one evaluate job per run, so neither may load where it is not used."""
+    check = "; ".join([
+        *(f"import {step}" for step in SCORING_STEPS),
+        "import numpy as np",
+        "from swa_study.metrics import compute_task_metrics",
+        "from swa_study.study.tasks import builtin_task",
+        "print(compute_task_metrics(builtin_task('stsb'), np.array([1.0, 2.0, 4.0]), np.array([1.0, 3.0, 5.0])))",
+        "print(compute_task_metrics(builtin_task('sst2'), np.array([1, 0, 1]), np.array([1, 1, 1])))",
+        "print(sorted(m for m in ('transformers.trainer', 'evaluate') if m in sys.modules))",
+    ])
+    scripts = REPO / "workflow_scripts"
+    result = subprocess.run([sys.executable, "-c", f"import sys; {check}"], capture_output=True, text=True,
+                            cwd=scripts, env={**os.environ, "PYTHONPATH": str(scripts)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    regression, classification, loaded = result.stdout.splitlines()[-3:]
+    assert "'spearmanr': 1.0" in regression and classification == "{'accuracy': 0.6666666666666666}"
+    assert loaded == "[]"

@@ -14,7 +14,10 @@ from swa_study.methods import build_method
 from swa_study.study.config import ConfigError
 from swa_study.study.plan import load_study
 from swa_study.study.tasks import builtin_task
-from swa_study.training import TrainSettings, precision_arguments, train_model, training_arguments
+from swa_study import training
+from swa_study.training import (TrainSettings, bf16_is_fast, precision_arguments, resolve_precision,
+                                train_model, training_arguments)
+
 SST2 = builtin_task("sst2")
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
 
@@ -30,7 +33,7 @@ def test_precision_becomes_the_trainers_mixed_precision_switches(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="precision fp16 needs a GPU"):
             precision_arguments("fp16")
-    with pytest.raises(ValueError, match="precision must be fp32, bf16 or fp16, got 'fp8'"):
+    with pytest.raises(ValueError, match="precision must be auto, fp32, bf16 or fp16, got 'fp8'"):
         precision_arguments("fp8")
     settings = TrainSettings.from_params({"epochs": 1, "learning_rate": 1e-3, "batch_size": 4, "precision": "bf16",
                                           "group_by_length": False}, seed=0)
@@ -49,7 +52,9 @@ def test_precision_is_a_training_key_for_students_teachers_and_variants(tmp_path
     assert study.student_params("finetune", "sst2")["precision"] == "bf16"
     assert study.student_params("swa_fp32", "sst2")["precision"] == "fp32"
     assert study.student_params("swa_fp32", "sst2")["group_by_length"] is False
-    assert study.teacher_params("sst2")["precision"] == "fp32"
+    assert study.teacher_params("sst2")["precision"] == "auto"  # the default study's (config/config.yaml)
+    config.pop("teacher")
+    assert load_study(config, "study.yaml", CONFIG_DIR).teacher_params("sst2")["precision"] == "fp32"  # the schema's
     assert study.student_params("finetune", "sst2")["group_by_length"] is True  # students: grouped by default,
     assert study.teacher_params("sst2")["group_by_length"] is False  # the teacher: random batches (batching study)
     config = base_config()
@@ -59,6 +64,19 @@ def test_precision_is_a_training_key_for_students_teachers_and_variants(tmp_path
     bad["teacher"] = {"precision": "fp8"}
     with pytest.raises(ConfigError, match=r"^study.yaml: teacher.precision: 'fp8' is not one of"):
         load_study(bad, "study.yaml", CONFIG_DIR)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="reads the CPU's flags")
+def test_auto_is_bf16_exactly_where_the_cpu_computes_in_bf16(tmp_path, monkeypatch):
+    with_bf16, without = tmp_path / "sapphire-rapids", tmp_path / "skylake"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_tile amx_bf16\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni\n")
+    assert bf16_is_fast(with_bf16) and not bf16_is_fast(without) and not bf16_is_fast(tmp_path / "no-such-file")
+    for fast, expected in ((True, "bf16"), (False, "fp32")):
+        monkeypatch.setattr(training, "bf16_is_fast", lambda fast=fast: fast)
+        assert resolve_precision("auto") == expected
+        assert precision_arguments("auto") == precision_arguments(expected)
+        assert resolve_precision("fp32") == "fp32" and resolve_precision("bf16") == "bf16"  # explicit values stand
 
 
 class DtypeSpy:
@@ -77,9 +95,10 @@ def test_bf16_training_autocasts_the_forward_pass_and_leaves_fp32_weights_and_fp
     spy = DtypeSpy(model.classifier)
     hp = {"epochs": 1, "learning_rate": 1e-3, "batch_size": 8, "logging_steps": 1, "precision": "bf16"}
     method = build_method("finetune", SST2, hp)
-    train_model(model, tokenizer, method, train, training_arguments(TrainSettings.from_params(hp, 0), tmp_path),
-                tmp_path / "log.jsonl")
+    compute = train_model(model, tokenizer, method, train,
+                          training_arguments(TrainSettings.from_params(hp, 0), tmp_path), tmp_path / "log.jsonl")
     assert spy.dtypes and set(spy.dtypes) == {torch.bfloat16}  # autocast was on while training
+    assert compute["precision"] == "bf16"  # what train_info.json records
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert not torch.equal(before.classifier.weight, model.classifier.weight)  # it did train
     before.load_state_dict(model.state_dict())  # an fp32 copy with the trained weights

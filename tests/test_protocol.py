@@ -12,7 +12,8 @@ from swa_study.data import DataError, attach_teacher_logits
 from swa_study.methods import build_method
 from swa_study.models import load_for_training
 from swa_study.study.tasks import builtin_task
-from swa_study.training import TrainSettings, model_columns, train_model, training_arguments
+from swa_study.prediction import model_columns
+from swa_study.training import TrainSettings, train_model, training_arguments
 
 SST2 = builtin_task("sst2")
 HP = {"epochs": 2, "learning_rate": 1e-3, "batch_size": 4, "logging_steps": 1}

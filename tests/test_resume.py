@@ -17,7 +17,8 @@ from swa_study.data import attach_teacher_logits
 from swa_study.methods import build_method
 from swa_study.models import load_for_training
 from swa_study.study.tasks import builtin_task
-from swa_study.training import TrainSettings, model_columns, training_arguments
+from swa_study.prediction import model_columns
+from swa_study.training import TrainSettings, training_arguments
 from tiny_study import build_model
 
 SST2 = builtin_task("sst2")

@@ -14,9 +14,8 @@ from pathlib import Path
 from swa_study.data import load_prepared
 from swa_study.families import evaluate_task
 from swa_study.io import atomic_file, read_json, remove_stale, write_json
-from swa_study.models import load_trained
+from swa_study.models import has_swag_moments, load_trained
 from swa_study.steps import set_threads, step_log
-from swa_study.swag_bma import has_swag_moments, swag_evaluation
 from swa_study.study.tasks import task_from_param
 from swa_study.tracking.live import log_evaluation, tracking_context
 from swa_study.tracking.records import RUN_FILES, final_metrics
@@ -34,6 +33,8 @@ def main(task_param: dict, model_dir: str, data_dir: str, train_info: str, threa
     metrics, predictions = evaluate_task(model, tokenizer, task, splits, family_settings or {}, max_length,
                                          calibration_bins)
     if has_swag_moments(model_dir):
+        from swa_study.swag_bma import swag_evaluation  # the methods (and the Trainer) load for SWAG runs only
+
         metrics, predictions = swag_evaluation(model, tokenizer, task, splits, model_dir, info["hyperparameters"],
                                                info["seed"], calibration_bins, metrics, predictions)
     with atomic_file(output_predictions) as staging:

@@ -22,7 +22,7 @@ from swa_study.models import load_trained, save_trained
 from swa_study.soups import average_state_dicts, greedy_soup
 from swa_study.steps import environment_facts, set_threads, step_log
 from swa_study.study.tasks import task_from_param
-from swa_study.training import predict_logits
+from swa_study.prediction import predict_logits
 
 
 def main(task_param: dict, soup: str, recipe: str, ingredients: str, seeds: list[int], model_dirs: list[str],

@@ -17,7 +17,7 @@ from swa_study.data import load_prepared, token_digest
 from swa_study.io import atomic_file, write_json
 from swa_study.models import load_trained
 from swa_study.steps import set_threads, step_log
-from swa_study.training import predict_logits
+from swa_study.prediction import predict_logits
 
 
 def main(model_dir: str, data_dir: str, threads: int, output: str, output_info: str | None = None,

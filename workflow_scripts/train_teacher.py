@@ -31,7 +31,8 @@ from swa_study.study.parallel import job_processes
 from swa_study.study.tasks import task_from_param
 from swa_study.tracking.live import LiveRun, tracking_context
 from swa_study.tracking.records import flatten, version_tags
-from swa_study.training import TrainSettings, model_columns, train_model, training_arguments
+from swa_study.prediction import model_columns
+from swa_study.training import TrainSettings, train_model, training_arguments
 
 
 def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, threads,

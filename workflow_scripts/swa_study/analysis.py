@@ -22,7 +22,7 @@ from .flatness import (hessian_vector_product, hutchinson_trace, interpolation_l
                        perturbation_losses, top_eigenvalue, trainable)
 from .losses import forward_logits, supervised_loss
 from .study.tasks import TaskSpec
-from .training import PadCollator, model_columns
+from .prediction import PadCollator, model_columns
 
 
 @dataclass

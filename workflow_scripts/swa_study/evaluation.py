@@ -16,7 +16,7 @@ import torch
 from .calibration import calibration_metrics, probabilities, reliability
 from .metrics import compute_task_metrics, predictions_from_logits
 from .study.tasks import TaskSpec
-from .training import predict_logits
+from .prediction import predict_logits
 
 EVAL_SPLITS = ("validation", "test")
 

@@ -1,6 +1,6 @@
 """What differs between the three task families, behind two calls: prepare a task's data, and score a trained model.
 
-classification (GLUE, STS-B): sentence (pairs) -> label, scored with the task's metric modules;
+classification (GLUE, STS-B): sentence (pairs) -> label, scored with the task's metrics (metrics.py);
 qa (SQuAD): question + context windows -> start/end token, scored with official EM/F1 (qa/pipeline.py);
 generation (CommonGen): concepts -> sentence, scored with ROUGE/BLEU on beam-search output (generation/pipeline.py).
 Everything else (methods, Trainer set-up, SWA, KD losses, tracking) is shared: a QA model's start/end logits are

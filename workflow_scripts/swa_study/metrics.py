@@ -1,13 +1,15 @@
-"""Task metrics through `evaluate`'s interface, from local modules (the Hub's modules cannot be fetched offline).
+"""Task metrics: classification and regression scores from scikit-learn and scipy; generation and QA scores through
+`evaluate`'s interface, from local modules (the Hub's modules cannot be fetched offline).
 
-Each module in metric_modules/ wraps scikit-learn or scipy; `evaluate.load` takes its folder path. Online users
-get the same numbers: the modules mirror the Hub modules' keys.
+The classification keys and values are those of the Hub's `evaluate` modules of the same names, so online and
+offline users read the same numbers. They are computed here directly: importing `evaluate` pulls in transformers'
+pipelines, seconds per scoring job, more than scoring a small model takes.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -19,10 +21,49 @@ if TYPE_CHECKING:
 METRIC_MODULES = Path(__file__).resolve().parent / "metric_modules"
 
 
+def _accuracy(predictions: Sequence, references: Sequence) -> float:
+    from sklearn.metrics import accuracy_score
+
+    return accuracy_score(references, predictions)
+
+
+def _f1(predictions: Sequence, references: Sequence) -> float:
+    """Binary F1 of the positive class (label 1), the Hub module's default."""
+    from sklearn.metrics import f1_score
+
+    return f1_score(references, predictions, pos_label=1, average="binary")
+
+
+def _matthews_correlation(predictions: Sequence, references: Sequence) -> float:
+    from sklearn.metrics import matthews_corrcoef
+
+    return matthews_corrcoef(references, predictions)
+
+
+def _pearsonr(predictions: Sequence, references: Sequence) -> float:
+    from scipy.stats import pearsonr
+
+    return pearsonr(references, predictions)[0]
+
+
+def _spearmanr(predictions: Sequence, references: Sequence) -> float:
+    from scipy.stats import spearmanr
+
+    return spearmanr(references, predictions)[0]
+
+
+CLASSIFICATION_METRICS: dict[str, Callable[[Sequence, Sequence], float]] = {
+    "accuracy": _accuracy,
+    "f1": _f1,
+    "matthews_correlation": _matthews_correlation,
+    "pearsonr": _pearsonr,
+    "spearmanr": _spearmanr,
+}
+
+
 @lru_cache(maxsize=None)
 def load_metric(name: str) -> evaluate.EvaluationModule:
-    """The module from its folder. `evaluate` loads here, not at import: it pulls in transformers' pipelines
-    (seconds), and the training steps that import this module score nothing with it unless a method asks."""
+    """A generation or QA module from its folder (metric_modules/<name>). `evaluate` loads here, not at import."""
     import evaluate
 
     folder = METRIC_MODULES / name
@@ -38,8 +79,5 @@ def predictions_from_logits(task: TaskSpec, logits: np.ndarray) -> np.ndarray:
 
 
 def compute_task_metrics(task: TaskSpec, predictions: np.ndarray, references: np.ndarray) -> dict[str, float]:
-    """Every metric the task declares, as plain floats keyed by metric name."""
-    results: dict[str, float] = {}
-    for name in task.metrics:
-        results.update(load_metric(name).compute(predictions=list(predictions), references=list(references)))
-    return {key: float(value) for key, value in results.items()}
+    """Every metric a classification or regression task declares, as plain floats keyed by metric name."""
+    return {name: float(CLASSIFICATION_METRICS[name](list(predictions), list(references))) for name in task.metrics}

@@ -16,6 +16,12 @@ from transformers import (AutoConfig, AutoModelForQuestionAnswering, AutoModelFo
 from .io import atomic_dir
 from .study.tasks import TaskSpec
 
+SWAG_FILE = "swag_moments.safetensors"  # beside the weights of a SWAG run: the moments its evaluation samples from
+
+
+def has_swag_moments(model_dir: str | Path) -> bool:
+    return (Path(model_dir) / SWAG_FILE).is_file()
+
 
 def load_for_training(name_or_path: str, task: TaskSpec, seed: int, trust_remote_code: bool = False):
     """A pre-trained model with a fresh head for the task's family; `seed` fixes the new weights' initial values."""

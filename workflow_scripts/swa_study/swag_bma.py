@@ -24,12 +24,9 @@ from safetensors.torch import load_file
 
 from .calibration import probabilities
 from .evaluation import score_splits, split_logits
-from .methods.swag import SWAG_FILE, sample_weights, split_moments
+from .methods.swag import sample_weights, split_moments
+from .models import SWAG_FILE
 from .study.tasks import TaskSpec
-
-
-def has_swag_moments(model_dir: str | Path) -> bool:
-    return (Path(model_dir) / SWAG_FILE).is_file()
 
 
 @torch.no_grad()

@@ -8,27 +8,26 @@ to the tracking store (parallel jobs cannot race on it).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
 import torch
 from torch.optim.lr_scheduler import LambdaLR
-from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from .batching import SeededLengthGroupedSampler, length_sorted_batches, token_lengths
+from .batching import SeededLengthGroupedSampler, token_lengths
 from .checkpoints import LOG_COPY, MethodCheckpoints, restore_method_state
 from .compute import training_facts
 from .distributed import per_device_batch, world_size
-from .losses import IGNORE_INDEX, MODEL_INPUTS, forward_logits
+from .losses import forward_logits
+from .prediction import PAD_MULTIPLE, PadCollator
 
 if TYPE_CHECKING:  # the methods build on this module, never the other way round
     from .methods.base import TrainingMethod
-
-PAD_MULTIPLE = 8 if torch.cuda.is_available() else None  # GPU tensor cores want multiples of 8; a CPU gains nothing
 
 
 @dataclass
@@ -43,7 +42,7 @@ class TrainSettings:
     max_grad_norm: float = 1.0
     gradient_accumulation_steps: int = 1
     logging_steps: int = 10
-    precision: str = "fp32"  # fp32 | bf16 (CPU autocast, or GPU) | fp16 (GPU); the weights stay fp32 either way
+    precision: str = "fp32"  # fp32 | bf16 (CPU autocast, or GPU) | fp16 (GPU) | auto; the weights stay fp32
     group_by_length: bool = True  # batches of similar length (batching.py): less padding, another data order
     seed: int = 0
 
@@ -51,34 +50,6 @@ class TrainSettings:
     def from_params(cls, params: dict[str, Any], seed: int) -> "TrainSettings":
         known = {k: params[k] for k in cls.__dataclass_fields__ if k in params and k != "seed"}
         return cls(seed=seed, **known)
-
-
-def model_columns(split, extra: tuple[str, ...] = ()) -> list[str]:
-    """The columns a training or evaluation batch needs: token inputs, the label, and any `extra` ones."""
-    return [c for c in (*MODEL_INPUTS, "label", *extra) if c in split.column_names]
-
-
-class PadCollator:
-    """Pads token inputs per batch; stacks cached teacher logits, which the tokenizer's padder must not touch."""
-
-    def __init__(self, tokenizer, pad_to_multiple_of: int | None = None):
-        self.pad = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
-
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        features = [dict(f) for f in features]
-        teacher = [f.pop("teacher_logits") for f in features] if "teacher_logits" in features[0] else None
-        for f in features:
-            f.pop("idx", None)
-        batch = self.pad(features)
-        labels = batch.get("labels")
-        if labels is not None and labels.dim() == 2 and bool((labels == IGNORE_INDEX).any()):
-            # Seq2seq targets come padded to max_target_length; logits are computed per target position, so
-            # cut the columns no row of this batch uses (half the output-layer cost on CommonGen).
-            used = int((labels != IGNORE_INDEX).any(dim=0).nonzero().max()) + 1
-            batch["labels"] = labels[:, :used]
-        if teacher is not None:
-            batch["teacher_logits"] = torch.tensor(np.asarray(teacher), dtype=torch.float32)
-        return batch
 
 
 def log_record(state, logs: dict[str, Any] | None) -> dict[str, Any]:
@@ -171,11 +142,31 @@ def mean_logged_loss(log_path: Path) -> float:
     return total / steps if steps else float("nan")
 
 
+def bf16_is_fast(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether bf16 autocast computes in bf16 on this machine: a GPU that supports it, or a CPU with AVX512-BF16 or
+    AMX (flags Linux lists in /proc/cpuinfo). Elsewhere a CPU emulates bf16, slower than fp32."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = cpuinfo.read_text()
+    except OSError:
+        return False
+    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
+
+
+def resolve_precision(precision: str) -> str:
+    """`auto` (the offline studies' default) is bf16 where bf16 is fast, else fp32; the other values stand."""
+    if precision == "auto":
+        return "bf16" if bf16_is_fast() else "fp32"
+    return precision
+
+
 def precision_arguments(precision: str) -> dict[str, Any]:
     """The Trainer's mixed-precision switches for `precision`: autocast of the model's forward pass, fp32 weights.
 
     bf16 runs on a GPU with bf16 or on the CPU (transformers wants `use_cpu` for that: torch.autocast("cpu")).
     """
+    precision = resolve_precision(precision)
     if precision == "fp32":
         return {}
     if precision == "bf16":
@@ -184,7 +175,7 @@ def precision_arguments(precision: str) -> dict[str, Any]:
         if not torch.cuda.is_available():
             raise ValueError("precision fp16 needs a GPU (torch sees none); on a CPU use bf16 or fp32")
         return {"fp16": True}
-    raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
+    raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
 
 
 def training_arguments(settings: TrainSettings, output_dir: Path, checkpoint_every: int = 0,
@@ -276,30 +267,9 @@ def train_model(
         "finished_at": round(time.time(), 3),
         "resumed_from_step": int(resume_from.name.split("-")[-1]) if resume_from is not None else None,
         "optimizer_steps": int(output.global_step),
+        "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",  # what `auto` became here
         "train_loss": mean_logged_loss(Path(log_path)),
         "train_examples": len(train_dataset),
         **training_facts(trainer.model, trainer.state.num_input_tokens_seen),
         **facts,
     }
-
-
-@torch.no_grad()
-def predict_logits(model: torch.nn.Module, dataset, tokenizer, batch_size: int = 128) -> np.ndarray:
-    """Logits for every row of a tokenised dataset, in the dataset's order, in fp32.
-
-    Rows run in batches sorted by length (per-batch padding then pads little) and the outputs are put back in the
-    rows' order. Rows padded to one length (QA windows) keep their order, so outputs of one shape concatenate.
-    """
-    model.eval()
-    collate = PadCollator(tokenizer, PAD_MULTIPLE)
-    rows = dataset.select_columns(model_columns(dataset))
-    batches = length_sorted_batches(token_lengths(rows), batch_size)
-    outputs = []
-    for indices in batches:
-        columns = rows[indices.tolist()]  # one read per batch
-        features = [dict(zip(columns, values)) for values in zip(*columns.values())]
-        outputs.append(forward_logits(model, collate(features)).float().cpu().numpy())
-    logits = np.concatenate(outputs)
-    restored = np.empty_like(logits)
-    restored[np.concatenate(batches)] = logits
-    return restored

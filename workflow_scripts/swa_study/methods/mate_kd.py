@@ -32,7 +32,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, TrainerCallback
 
 from ..study.assets import mirror_root, resolve_model
 from ..losses import forward_logits, supervised_loss
-from ..training import PadCollator
+from ..prediction import PadCollator
 from .base import TrainingMethod, cached_teacher_logits
 from .kd import kd_loss
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
+from ..models import SWAG_FILE
 from .swa import SWACollector, StochasticWeightAveraging
 
-SWAG_FILE = "swag_moments.safetensors"
 VARIANCE_FLOOR = 1e-30  # the authors' clamp of sq_mean - mean^2, which rounding can push below zero
 
 

@@ -17,7 +17,7 @@ import torch
 from ..data import subsample
 from ..study.sources import describe_source
 from ..study.tasks import TaskSpec
-from ..training import predict_logits
+from ..prediction import predict_logits
 from .data import load_squad_file, load_squad_hub, load_squad_offline
 from .features import build_train_features, build_validation_features
 from .postprocess import postprocess_predictions

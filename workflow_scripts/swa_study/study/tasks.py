@@ -20,7 +20,7 @@ import yaml
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present: planning reads YAML
 FAMILIES = ("classification", "qa", "generation")
 
-# The metric modules the project ships (swa_study/metric_modules, qa/, generation/), by the family they score.
+# The metrics the project computes (swa_study/metrics.py, qa/, generation/), by the family they score.
 FAMILY_METRICS = {
     "classification": ("accuracy", "f1", "matthews_correlation", "pearsonr", "spearmanr"),
     "qa": ("exact_match", "f1"),

@@ -9,7 +9,6 @@ nothing else: the files in results/ are complete either way, and `mlflow_sync` c
 """
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,6 @@ from mlflow.entities import Metric, Param, RunStatus
 from transformers import TrainerCallback
 
 from ..io import read_json
-from ..training import log_record
 from .records import dataset_inputs, record_metrics
 from .store import DATASET_RACE, client_for, find_run, retrying, warn_once
 
@@ -92,6 +90,8 @@ class LiveRun(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not self.active:
             return
+        # Imported here: the evaluate job logs through this module too, and must not load the Trainer (seconds).
+        from ..training import log_record
         offset = getattr(self.method, "step_offset", 0)
         metrics = [m for m in record_metrics(log_record(state, logs), step_offset=offset)
                    if (m.key, m.step) not in self.logged_steps]
