@@ -173,18 +173,35 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written
 
 # --- broken cached artefacts of a finished study --------------------------------------------------------------------
 
+FINISHED_STATE = ("results", ".snakemake", "mlflow.db", "mlartifacts")  # what a finished study leaves behind
+
+
 @pytest.fixture(scope="module")
 def finished(mirror, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("finished")
     config = tiny_config(mirror, tasks=["sst2"], methods=["finetune", "kd"], seeds=[1], analysis={"enabled": False})
     result = run_snakemake(workdir, config)
     assert result.returncode == 0, result.stderr[-3000:]
-    return workdir, config
+    snapshot = tmp_path_factory.mktemp("finished-snapshot")
+    for name in FINISHED_STATE:  # copies keep their modification times: Snakemake sees the same finished study
+        copy_entry(workdir / name, snapshot / name)
+    return workdir, config, snapshot
 
 
-@pytest.mark.parametrize("case", ["corrupt-logits", "logits-of-other-rows", "corrupt-teacher-weights"])
+def copy_entry(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+    elif source.exists():
+        shutil.copy2(source, target)
+
+
+BROKEN_ARTEFACTS = ["corrupt-logits", "logits-of-other-rows", "corrupt-teacher-weights"]
+
+
+@pytest.mark.parametrize("case", BROKEN_ARTEFACTS)
 def test_a_broken_cached_artefact_is_one_line_naming_it_and_the_tables_do_not_keep_the_old_score(finished, case):
-    workdir, config = finished
+    workdir, config, snapshot = finished
+    assert (workdir / "results" / "tables" / "summary.csv").exists()  # a finished study, old kd score on show
     teacher = workdir / "results" / "teacher" / "sst2"
     named = Path("results") / "teacher" / "sst2"  # as the rules name files: relative to the working directory
     logits, weights = teacher / "train_logits.npz", teacher / "model" / "model.safetensors"
@@ -210,5 +227,14 @@ def test_a_broken_cached_artefact_is_one_line_naming_it_and_the_tables_do_not_ke
     finally:
         for path, content in saved.items():
             path.write_bytes(content)
-        assert run_snakemake(workdir, config).returncode == 0  # repaired: the study completes again
+        if case == BROKEN_ARTEFACTS[-1]:
+            assert run_snakemake(workdir, config).returncode == 0  # repaired: the study completes again
+        else:  # the next case starts from the finished study without training it again
+            for name in FINISHED_STATE:
+                target = workdir / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink(missing_ok=True)
+                copy_entry(snapshot / name, target)
 

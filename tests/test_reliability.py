@@ -20,10 +20,10 @@ METHODS = ["finetune", "swa", "kd"]
 
 
 def config_for(mirror, **changes):
-    """SST-2 only; a wider tiny student and 320 steps, so that a kill can land between two checkpoints."""
+    """SST-2 only; a wider tiny student and 160 steps, so that a kill can land between two checkpoints."""
     config = tiny_config(mirror, tasks=["sst2"], methods=METHODS, seeds=[1, 2],
                          models={"teacher": "tiny-teacher", "student": "wide-student"},
-                         student={"epochs": 20, "batch_size": 3, "learning_rate": 1e-3, "logging_steps": 4},
+                         student={"epochs": 10, "batch_size": 3, "learning_rate": 1e-3, "logging_steps": 4},
                          checkpoints={"every_steps": 16}, analysis={"enabled": False})  # flatness: test_evidence.py
     config.update(changes)
     return config

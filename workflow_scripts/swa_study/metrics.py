@@ -2,8 +2,8 @@
 `evaluate`'s interface, from local modules (the Hub's modules cannot be fetched offline).
 
 The classification keys and values are those of the Hub's `evaluate` modules of the same names, so online and
-offline users read the same numbers. They are computed here directly: importing `evaluate` pulls in transformers'
-pipelines, seconds per scoring job, more than scoring a small model takes.
+offline users read the same numbers. They are computed here directly: a scoring job then does not import
+`evaluate`, whose import pulls in transformers' pipelines, which no step here uses.
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
+from scipy.stats import pearsonr, spearmanr
+from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from .study.tasks import TaskSpec
 
@@ -21,43 +23,17 @@ if TYPE_CHECKING:
 METRIC_MODULES = Path(__file__).resolve().parent / "metric_modules"
 
 
-def _accuracy(predictions: Sequence, references: Sequence) -> float:
-    from sklearn.metrics import accuracy_score
-
-    return accuracy_score(references, predictions)
-
-
 def _f1(predictions: Sequence, references: Sequence) -> float:
     """Binary F1 of the positive class (label 1), the Hub module's default."""
-    from sklearn.metrics import f1_score
-
     return f1_score(references, predictions, pos_label=1, average="binary")
 
 
-def _matthews_correlation(predictions: Sequence, references: Sequence) -> float:
-    from sklearn.metrics import matthews_corrcoef
-
-    return matthews_corrcoef(references, predictions)
-
-
-def _pearsonr(predictions: Sequence, references: Sequence) -> float:
-    from scipy.stats import pearsonr
-
-    return pearsonr(references, predictions)[0]
-
-
-def _spearmanr(predictions: Sequence, references: Sequence) -> float:
-    from scipy.stats import spearmanr
-
-    return spearmanr(references, predictions)[0]
-
-
-CLASSIFICATION_METRICS: dict[str, Callable[[Sequence, Sequence], float]] = {
-    "accuracy": _accuracy,
+CLASSIFICATION_METRICS: dict[str, Callable[[Sequence, Sequence], float]] = {  # (predictions, references)
+    "accuracy": lambda predictions, references: accuracy_score(references, predictions),
     "f1": _f1,
-    "matthews_correlation": _matthews_correlation,
-    "pearsonr": _pearsonr,
-    "spearmanr": _spearmanr,
+    "matthews_correlation": lambda predictions, references: matthews_corrcoef(references, predictions),
+    "pearsonr": lambda predictions, references: pearsonr(references, predictions)[0],
+    "spearmanr": lambda predictions, references: spearmanr(references, predictions)[0],
 }
 
 
