@@ -1,7 +1,7 @@
 """Batches and logits outside the Trainer: the padding collator every step shares, and prediction in the rows' order.
 
 Kept apart from training.py so that the steps which only predict (evaluate, teacher_logits, the flatness
-analysis, soups) load no Trainer: importing it costs seconds per job, more than scoring a small model does.
+analysis, soups) load no Trainer, nor the accelerate and optimizer machinery it brings, which they never use.
 """
 from __future__ import annotations
 
