@@ -69,8 +69,8 @@ SCORING_STEPS = ("evaluate_run", "teacher_logits", "analyse_flatness", "make_sou
 
 
 def test_the_scoring_steps_load_no_trainer_and_score_classification_without_evaluate():
-    """Scoring a small model takes less than importing the Trainer (seconds) or `evaluate` (which pulls in
-    transformers' pipelines): a study has one evaluate job per run, so neither may load where it is not used."""
+    """The scoring steps use neither the Trainer nor `evaluate` (whose import pulls in transformers' pipelines),
+    and a study runs one evaluate job per run: neither may load there."""
     check = "; ".join([
         *(f"import {step}" for step in SCORING_STEPS),
         "import numpy as np",
