@@ -2,9 +2,10 @@
 and the speed, from finished studies.
 
 Run:     make study; .venv/bin/snakemake --cores all --configfile config/precision-study.yaml   (once)
-         .venv/bin/python benchmarks/precision_compare.py --reference-dir results
-         (the bf16 runs `<m>_bf16` in results/precision-study, their fp32 twins `<m>` in the default study's results/;
-         without --reference-dir both are looked up in --results-dir, for a study that trains both)
+         .venv/bin/python benchmarks/precision_compare.py --results-dir results --reference-dir results/precision-study \
+             --suffix ""
+         (the default study's runs, bf16 where the CPU has it, against their fp32 twins in results/precision-study;
+         one study that trains both settings as variants `<m>` and `<m><suffix>` needs --results-dir alone)
 Two studies: the same methods and seeds under two settings, each in its own study (a setting the teacher shares,
 such as the teacher's batching, cannot be a variant of one study):
          .venv/bin/python benchmarks/precision_compare.py --reference-dir results --results-dir results/batching-study \

@@ -237,4 +237,6 @@ def test_a_broken_cached_artefact_is_one_line_naming_it_and_the_tables_do_not_ke
                 else:
                     target.unlink(missing_ok=True)
                 copy_entry(snapshot / name, target)
+            plan = run_snakemake(workdir, config, "-n")
+            assert plan.returncode == 0 and "Nothing to be done" in plan.stdout + plan.stderr, plan.stderr[-2000:]
 

@@ -23,14 +23,10 @@ if TYPE_CHECKING:
 METRIC_MODULES = Path(__file__).resolve().parent / "metric_modules"
 
 
-def _f1(predictions: Sequence, references: Sequence) -> float:
-    """Binary F1 of the positive class (label 1), the Hub module's default."""
-    return f1_score(references, predictions, pos_label=1, average="binary")
-
-
 CLASSIFICATION_METRICS: dict[str, Callable[[Sequence, Sequence], float]] = {  # (predictions, references)
     "accuracy": lambda predictions, references: accuracy_score(references, predictions),
-    "f1": _f1,
+    # binary F1 of the positive class (label 1), the Hub module's default
+    "f1": lambda predictions, references: f1_score(references, predictions, pos_label=1, average="binary"),
     "matthews_correlation": lambda predictions, references: matthews_corrcoef(references, predictions),
     "pearsonr": lambda predictions, references: pearsonr(references, predictions)[0],
     "spearmanr": lambda predictions, references: spearmanr(references, predictions)[0],
