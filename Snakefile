@@ -33,6 +33,7 @@ onstart:
 
 include: "rules/data.smk"
 include: "rules/teacher.smk"
+include: "rules/tuning.smk"
 include: "rules/students.smk"
 include: "rules/evaluate.smk"
 include: "rules/analysis.smk"

@@ -108,6 +108,7 @@ wildcard_constraints:
     task="|".join(map(re.escape, STUDY.tasks)),
     method="|".join(map(re.escape, STUDY.methods)),
     seed=r"\d+",
+    trial=r"\d+",
 
 
 def model_for_tokenizer(wildcards):
@@ -164,6 +165,15 @@ def teacher_dir(task):
     return f"{R}/teacher/{task}"
 
 
+def trial_dir(task, method, trial):
+    return f"{R}/tuning/{task}/{method}/trial{trial}"
+
+
+def selection_file(task, method):
+    """The trial of a tuned method that won on the held-out rows (rules/tuning.smk): the seeds train with it."""
+    return f"{R}/tuning/{task}/{method}/selected.json"
+
+
 TRACKING_INIT = f"{R}/tracking/init.json"
 
 
@@ -207,7 +217,7 @@ def teacher_inputs(wildcards):
     return {"data": data_dir(wildcards.task, "teacher")}
 
 
-def student_inputs(wildcards):
+def trial_inputs(wildcards):
     """The student's data, plus the cached teacher logits and/or the trained teacher model when its method uses them."""
     needs = STUDY.teacher_inputs(wildcards.method, wildcards.task)
     inputs = {"data": data_dir(wildcards.task, "student")}
@@ -215,6 +225,14 @@ def student_inputs(wildcards):
         inputs["teacher_logits"] = f"{teacher_dir(wildcards.task)}/train_logits.npz"
     if "model" in needs:  # RAIL-KD, MATE-KD, word-level KD for generation: the teacher runs inside training
         inputs["teacher_model"] = f"{teacher_dir(wildcards.task)}/model"
+    return inputs
+
+
+def student_inputs(wildcards):
+    """A trial's inputs, and for a tuned method the setting its trials chose."""
+    inputs = trial_inputs(wildcards)
+    if STUDY.is_tuned(wildcards.method):
+        inputs["selected"] = selection_file(wildcards.task, wildcards.method)
     return inputs
 
 
@@ -292,7 +310,7 @@ def calibration_plots():
 
 def summary_targets():
     targets = [f"{R}/tables/summary.csv", f"{R}/tables/summary.md", f"{R}/tables/calibration.md",
-               *task_plots()]
+               *task_plots(), *tuning_targets()]
     if analysis_enabled(STUDY):
         targets += [f"{R}/analysis/flatness.csv", *flatness_plots()]
     if config["tracking"]["enabled"]:
@@ -388,3 +406,41 @@ def evidence_files():
         files["flatness"] = flatness_files()
     return files
 
+
+
+# --- equal-budget tuning (rules/tuning.smk) ------------------------------------------------------------------------
+def trial_hyperparameters(wildcards):
+    return STUDY.trial_params(wildcards.method, wildcards.task, int(wildcards.trial))
+
+
+def trial_setting(wildcards):
+    """What this trial sets on top of the method's settings (its point of the grid)."""
+    return STUDY.trial_setting(wildcards.method, int(wildcards.trial))
+
+
+def trial_files(name, task=None, method=None):
+    """One file of every trial (of one task and method, when given)."""
+    return [f"{trial_dir(t, m, k)}/{name}" for t, m, k in STUDY.trials()
+            if task in (None, t) and method in (None, m)]
+
+
+def task_trial_scores(wildcards):
+    return trial_files("heldout.json", wildcards.task, wildcards.method)
+
+
+def selection_files():
+    return [selection_file(task, method) for task in STUDY.tasks for method in STUDY.methods
+            if STUDY.is_tuned(method) and STUDY.applies(method, task)]
+
+
+TUNING_TABLES = [f"{R}/tuning/{name}" for name in ("tuning.csv", "tuning.md", "tuning.html",
+                                                    "expected_validation.csv", "expected_validation.png")]
+
+
+def tuning_targets():
+    return TUNING_TABLES if STUDY.trial_settings else []
+
+
+def stale_after_trial(wildcards):
+    """What a trial's retraining makes stale: the selection of its method on its task and the study's tables."""
+    return [selection_file(wildcards.task, wildcards.method), *TUNING_TABLES, *STUDY_TABLES]

@@ -11,6 +11,8 @@ rule aggregate:
         infos=run_infos(),
         teachers=teacher_metrics(),
         logits=teacher_logits_facts(),
+        selected=selection_files(),
+        trial_infos=trial_files("train_info.json"),
     output:
         summary_csv=f"{R}/tables/summary.csv",
         summary_md=f"{R}/tables/summary.md",

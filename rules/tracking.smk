@@ -3,6 +3,8 @@ rule mlflow_sync:
         runs=run_metrics(),
         infos=run_infos(),
         teachers=teacher_metrics(),
+        trials=trial_files("heldout.json"),
+        selected=selection_files(),
         summary=f"{R}/tables/summary.csv",
         **evidence_files(),
     output:

@@ -4,7 +4,8 @@ Live logging (training and evaluation jobs) fills the store as the study runs; t
 (a job that ran while the store was down, a killed attempt) and rebuilds a lost store from results/. It writes
 nothing for runs already complete, so running it twice changes nothing. An unreachable store is a warning: the
 output then says `pending`, and the next `snakemake` run retries this step.
-Inputs:  each run's folder (metrics.json, train_info.json, train_log.jsonl, predictions.tsv), the teachers' files;
+Inputs:  each run's folder (metrics.json, train_info.json, train_log.jsonl, predictions.tsv), the teachers' files,
+         the tuning trials' folders (heldout.json, train_info.json, train_log.jsonl) and each method's selected.json;
          the evidence: per-task plots and the study's tables (attached to the parent runs), each run's flatness.json
          (metrics and an artifact of its child run).
 Params:  study (the experiment's name), tracking (uri, artifact_location, log_models), the resolved study config,
@@ -22,13 +23,13 @@ from swa_study.tracking.sync import sync_study
 
 
 def main(run_files, teacher_files, study: str, tracking: dict, study_config: dict, output: str,
-         evidence: dict | None = None) -> None:
+         evidence: dict | None = None, trial_files=(), selected_files=()) -> None:
     uri = tracking["uri"]
     try:
         client = client_for(uri)
         experiment = experiment_id(client, study, artifact_root(uri, tracking.get("artifact_location")))
         summary = sync_study(client, experiment, study, list(run_files), list(teacher_files), tracking["log_models"],
-                             yaml.safe_dump(study_config, sort_keys=False))
+                             yaml.safe_dump(study_config, sort_keys=False), list(trial_files), list(selected_files))
         if evidence:
             summary["evidence"] = sync_evidence(client, experiment, evidence["plots"], evidence["tables"],
                                                 evidence["flatness"])
@@ -47,4 +48,5 @@ if "snakemake" in globals():
     with step_log(snakemake.log[0], snakemake.output):
         main(snakemake.input.runs, snakemake.input.teachers, snakemake.params.study, snakemake.params.tracking,
              snakemake.params.study_config, snakemake.output[0],
-             {key: list(snakemake.input.get(key, [])) for key in ("plots", "tables", "flatness")})
+             {key: list(snakemake.input.get(key, [])) for key in ("plots", "tables", "flatness")},
+             snakemake.input.trials, snakemake.input.selected)

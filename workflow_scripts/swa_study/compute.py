@@ -53,11 +53,14 @@ def forward_facts(model, tokens: int, seconds: float) -> dict[str, float | int]:
 
 COLUMNS = ["task", "method", "runs", "train_seconds", "optimizer_steps", "tokens", "train_flops", "peak_rss_mb",
            "teacher_train_seconds", "teacher_train_flops", "teacher_logits_seconds", "teacher_logits_flops",
-           "total_seconds", "total_flops", "seconds_vs_finetune", "flops_vs_finetune"]
+           "total_seconds", "total_flops", "seconds_vs_finetune", "flops_vs_finetune",
+           "tuning_trials", "tuning_seconds", "tuning_flops", "tuned_total_seconds", "tuned_total_flops",
+           "tuned_seconds_vs_finetune", "tuned_flops_vs_finetune"]
 
 
 def compute_table(runs: pd.DataFrame, teachers: pd.DataFrame, logits: dict[str, dict],
-                  teacher_needs: dict[str, dict[str, list[str]]], methods: list[str]) -> pd.DataFrame:
+                  teacher_needs: dict[str, dict[str, list[str]]], methods: list[str],
+                  trials: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per (task, method): mean cost of one student run over seeds, plus the teacher's training (methods that need
     the teacher at all) and its logits pass (methods that read cached logits), and the ratio of the total to
     `finetune`'s in the same study. The teacher is trained once per task and shared, so the total is what one
@@ -65,6 +68,10 @@ def compute_table(runs: pd.DataFrame, teachers: pd.DataFrame, logits: dict[str, 
 
     `logits` maps a task to its logits pass facts (teacher_logits' train_logits.json); `teacher_needs` maps task ->
     method -> what the method takes from the teacher ("logits", "model").
+
+    `trials` (task, method, train_seconds, train_flops per tuning trial) charges tuning to its method: the
+    `tuned_total_*` columns are what one tuned run of the method costs, its trials included, so "no extra
+    compute" can be read with tuning in (every method gets the same number of trials).
     """
     columns = ["train_seconds", "optimizer_steps", "tokens", "train_flops", "peak_rss_mb"]
     grouped = runs.groupby(["task", "method"], sort=False)
@@ -90,8 +97,19 @@ def compute_table(runs: pd.DataFrame, teachers: pd.DataFrame, logits: dict[str, 
         row["total_seconds"] = row["train_seconds"] + row["teacher_train_seconds"] + row["teacher_logits_seconds"]
         row["total_flops"] = row["train_flops"] + row["teacher_train_flops"] + row["teacher_logits_flops"]
         rows.append(row)
-    table = pd.DataFrame(rows, columns=COLUMNS[:-2])
-    for key, ratio in (("total_seconds", "seconds_vs_finetune"), ("total_flops", "flops_vs_finetune")):
+    table = pd.DataFrame(rows, columns=COLUMNS[:COLUMNS.index("seconds_vs_finetune")])
+    tuning = (trials.groupby(["task", "method"]).agg(tuning_trials=("train_seconds", "size"),
+                                                     tuning_seconds=("train_seconds", "sum"),
+                                                     tuning_flops=("train_flops", "sum"))
+              if trials is not None and len(trials) else None)
+    keys = list(zip(table.task, table.method))
+    for column in ("tuning_trials", "tuning_seconds", "tuning_flops"):
+        table[column] = [tuning[column].get(key, 0) if tuning is not None else 0 for key in keys]
+    table["tuned_total_seconds"] = table["total_seconds"] + table["tuning_seconds"]
+    table["tuned_total_flops"] = table["total_flops"] + table["tuning_flops"]
+    for key, ratio in (("total_seconds", "seconds_vs_finetune"), ("total_flops", "flops_vs_finetune"),
+                       ("tuned_total_seconds", "tuned_seconds_vs_finetune"),
+                       ("tuned_total_flops", "tuned_flops_vs_finetune")):
         base = table[table.method == "finetune"].set_index("task")[key]
         table[ratio] = table[key] / table["task"].map(base)
     return table[COLUMNS]

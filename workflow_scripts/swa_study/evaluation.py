@@ -51,3 +51,12 @@ def evaluate_splits(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Metrics per evaluation split ({"validation": {...}, "test": {...}}) and a predictions table."""
     return score_splits(task, splits, split_logits(model, tokenizer, splits), calibration_bins)
+
+
+def score_heldout(model: torch.nn.Module, tokenizer, task: TaskSpec, heldout: datasets.Dataset) -> dict[str, float]:
+    """The task's metrics (and calibration) on the held-out rows of the training split: what a tuning trial is
+    selected on. The rows were never trained on, and they are not the dev split the tables report."""
+    if heldout is None or len(heldout) == 0:
+        raise ValueError(f"{task.name}: no held-out training rows to score a tuning trial on (data.heldout_size)")
+    metrics, _ = score_splits(task, {"heldout": heldout}, {"heldout": predict_logits(model, heldout, tokenizer)})
+    return metrics["heldout"]

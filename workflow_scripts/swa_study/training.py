@@ -44,6 +44,7 @@ class TrainSettings:
     logging_steps: int = 10
     precision: str = "fp32"  # fp32 | bf16 (CPU autocast, or GPU) | fp16 (GPU) | auto; the weights stay fp32
     group_by_length: bool = True  # batches of similar length (batching.py): less padding, another data order
+    heldout_curve: bool = False  # score the held-out rows after every epoch (the learning curve in the report)
     seed: int = 0
 
     @classmethod
@@ -106,6 +107,13 @@ class MethodTrainer(Trainer):
         if sampler is not None and kwargs.get("epoch") is not None:
             sampler.set_epoch(int(kwargs["epoch"]))
         return super()._run_epoch(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        """Score the held-out rows without touching the random stream training draws from: each DataLoader pass
+        takes a seed from the global generator, so an unforked evaluation would shift every later dropout mask."""
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            return super().evaluate(*args, **kwargs)
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         if self.lr_scheduler is None:
@@ -209,7 +217,7 @@ def training_arguments(settings: TrainSettings, output_dir: Path, checkpoint_eve
         save_strategy="steps" if checkpoint_every > 0 else "no",
         save_steps=max(1, checkpoint_every),
         save_total_limit=2,
-        eval_strategy="no",
+        eval_strategy="epoch" if settings.heldout_curve else "no",
         report_to="none",
         include_num_input_tokens_seen="non_padding",  # real tokens, for compute.csv's FLOPs estimate
         remove_unused_columns=False,  # keeps cached teacher logits; datasets carry only the columns we need

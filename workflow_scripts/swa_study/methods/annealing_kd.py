@@ -26,7 +26,6 @@ from transformers import TrainerCallback
 
 from ..checkpoints import latest_checkpoint, load_stage, save_stage
 from ..losses import forward_logits, supervised_loss
-from ..metrics import compute_task_metrics, predictions_from_logits
 from ..training import train_model
 from .base import EpochCounter, TrainingMethod, cached_teacher_logits
 
@@ -83,12 +82,6 @@ class AnnealingKD(TrainingMethod):
 
     def callbacks(self) -> list[TrainerCallback]:
         return [self.epochs]
-
-    def heldout_metrics(self, prediction) -> dict[str, float]:
-        """The task's metrics on the held-out training rows after each phase-1 epoch; the Trainer keeps the best
-        checkpoint by the main one."""
-        return compute_task_metrics(self.task, predictions_from_logits(self.task, prediction.predictions),
-                                    prediction.label_ids)
 
     def train(self, model: torch.nn.Module, tokenizer, train_dataset, args, log_path: str | Path,
               heldout_dataset=None, job_callbacks: tuple = ()) -> dict[str, Any]:

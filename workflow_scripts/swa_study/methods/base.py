@@ -20,6 +20,7 @@ from transformers import TrainerCallback
 
 from ..checkpoints import latest_checkpoint
 from ..losses import forward_logits, supervised_loss
+from ..metrics import compute_task_metrics, predictions_from_logits
 from ..models import load_trained
 from ..schedules import warmup_linear_decay
 from ..study.tasks import TaskSpec
@@ -100,9 +101,19 @@ class TrainingMethod:
         `heldout_dataset` (the held-out slice of the training split) is offered to every method; single-phase ones
         ignore it. Annealing-KD picks its phase-1 checkpoint on it. The reported dev split never reaches training.
         `job_callbacks` are the job's own Trainer callbacks (live MLflow logging), added to every Trainer run.
+        With `heldout_curve` (args.eval_strategy "epoch") the held-out rows are scored after every epoch, on the
+        live weights, into the training log (`heldout_<metric>`): the learning curve that shows whether the budget
+        reaches a plateau. Scoring runs without dropout and draws no random numbers, so training is unchanged.
         """
-        return train_model(model, tokenizer, self, train_dataset, args, log_path,
+        curve = heldout_dataset if args.eval_strategy != "no" and heldout_dataset is not None else None
+        return train_model(model, tokenizer, self, train_dataset, args, log_path, eval_dataset=curve,
+                           compute_metrics=self.heldout_metrics if curve is not None else None,
                            resume_from=latest_checkpoint(args.output_dir), extra_callbacks=job_callbacks)
+
+    def heldout_metrics(self, prediction) -> dict[str, float]:
+        """The task's metrics on the held-out training rows, from the Trainer's evaluation of them."""
+        return compute_task_metrics(self.task, predictions_from_logits(self.task, prediction.predictions),
+                                    prediction.label_ids)
 
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The method's own state beyond the Trainer's (tensors, and JSON-able facts), saved with each checkpoint."""

@@ -66,7 +66,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
-def _section_schema(spec: MethodSpec, student_keys: dict[str, Any]) -> dict[str, Any]:
+def section_schema(spec: MethodSpec, student_keys: dict[str, Any]) -> dict[str, Any]:
     """The keys one method's config section (or a variant of it) may set: its own, plus any `student` key."""
     properties = {key: {k: v for k, v in schema.items() if k != "default"} for key, schema in student_keys.items()}
     properties.update(spec.keys)
@@ -79,7 +79,7 @@ def study_schema(schema_path: str | Path, methods: dict[str, MethodSpec]) -> dic
     schema = yaml.load(Path(schema_path).read_text(), Loader=SAFE_LOADER)
     student_keys = schema["$defs"]["training"]["properties"]
     schema["properties"]["method_params"]["properties"] = {
-        name: _section_schema(spec, student_keys) for name, spec in methods.items()
+        name: section_schema(spec, student_keys) for name, spec in methods.items()
     }
     return schema
 
@@ -98,7 +98,7 @@ def _with_defaults(validator_class):
     return validators.extend(validator_class, {"properties": set_defaults})
 
 
-def _schema_error(schema: dict[str, Any], instance: Any, where: str, prefix: str = "") -> ConfigError | None:
+def schema_error(schema: dict[str, Any], instance: Any, where: str, prefix: str = "") -> ConfigError | None:
     error = best_match(Draft202012Validator(schema).iter_errors(instance))
     if error is None:
         return None
@@ -110,7 +110,7 @@ def _schema_error(schema: dict[str, Any], instance: Any, where: str, prefix: str
 def validate_config(config: dict[str, Any], schema: dict[str, Any], config_name: str, prefix: str = "") -> None:
     """Check `config` against `schema` and fill its defaults in place; ConfigError names the first problem
     (`<config_name>: <prefix>.<key path>: ...`)."""
-    error = _schema_error(schema, config, config_name, prefix)
+    error = schema_error(schema, config, config_name, prefix)
     if error is not None:
         raise error
     _with_defaults(Draft202012Validator)(schema).validate(config)
@@ -138,7 +138,7 @@ def check_variants(config: dict[str, Any], methods: dict[str, MethodSpec], schem
             if key not in allowed:
                 raise ConfigError(f"{where}.{key}: method {base!r} has no key {key!r} (its keys: "
                                   f"{', '.join(methods[base].keys) or 'none'}; or any student key)")
-        error = _schema_error(_section_schema(methods[base], student_keys), overrides, config_name, f"variants.{name}")
+        error = schema_error(section_schema(methods[base], student_keys), overrides, config_name, f"variants.{name}")
         if error is not None:
             raise error
         variants[name] = (base, overrides)

@@ -7,16 +7,17 @@ it is a method like any other (its own jobs, folders, table row and MLflow paren
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import (ConfigError, check_results_dir, check_tracking_uri, check_variants, study_schema,
-                     task_definitions, validate_config)
+from .config import (ConfigError, check_results_dir, check_tracking_uri, check_variants, section_schema,
+                     study_schema, task_definitions, validate_config)
 from .evidence import check_evidence_config, task_seeds
 from .methods import MethodSpec, load_methods
 from .parallel import check_data_parallel
 from .tasks import TaskDefinitionError, TaskSpec, task_from_definition
+from .tuning import check_tuning
 
 FAMILY_RUN_KEYS = ("max_length", "teacher", "student")  # family-section keys that are training settings, not task ones
 SOUP_RECIPES = ("uniform", "greedy")  # Wortsman et al. 2022
@@ -41,6 +42,7 @@ class Study:
     tasks: dict[str, TaskSpec]  # in config order
     methods: dict[str, StudyMethod]  # in config order
     seeds: list[int]
+    trial_settings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # tuned method -> its trials
 
     # --- what runs ---------------------------------------------------------------------------------------------
     def family(self, task: str) -> str:
@@ -59,6 +61,27 @@ class Study:
         return [(task, method, seed) for task in self.tasks for method in self.methods
                 if self.applies(method, task) and not self.methods[method].base.is_soup
                 for seed in task_seeds(self, task)]
+
+    # --- equal-budget tuning: trials on the held-out rows, then the seeds with the winner (study/tuning.py) ----
+    def is_tuned(self, method: str) -> bool:
+        return method in self.trial_settings
+
+    def trials(self) -> list[tuple[str, str, int]]:
+        """The tuning trials (task, method, trial number from 1), for every tuned method on every task it applies to."""
+        return [(task, method, trial) for task in self.tasks for method in self.methods
+                if self.is_tuned(method) and self.applies(method, task)
+                for trial in range(1, len(self.trial_settings[method]) + 1)]
+
+    def trial_setting(self, method: str, trial: int) -> dict[str, Any]:
+        return dict(self.trial_settings[method][trial - 1])
+
+    def trial_params(self, method: str, task: str, trial: int) -> dict[str, Any]:
+        """What one trial trains with: the method's settings (`student_params`) with the trial's setting on top."""
+        return {**self.student_params(method, task), **self.trial_setting(method, trial)}
+
+    @property
+    def tuning_seed(self) -> int:
+        return int(self.config["tuning"]["seed"])
 
     # --- model soups: rules over finished runs -------------------------------------------------------------------
     def soup_recipes(self, task: str) -> tuple[str, ...]:
@@ -119,13 +142,17 @@ class Study:
         }
 
     def model_name(self, role: str, task: str) -> str:
-        """The teacher or student checkpoint for `task`: its family's pair under models.by_family, else the default."""
-        pair = self.config["models"].get("by_family", {}).get(self.family(task))
-        return pair[role] if pair else self.config["models"][role]
+        """The teacher or student checkpoint for `task`: its own pair under models.by_task, else its family's under
+        models.by_family, else the default."""
+        models = self.config["models"]
+        pair = models.get("by_task", {}).get(task) or models.get("by_family", {}).get(self.family(task))
+        return pair[role] if pair else models[role]
 
     def model_key(self, role: str, task: str) -> str:
         """The config key that names `model_name(role, task)`, for error messages."""
         family = self.family(task)
+        if task in self.config["models"].get("by_task", {}):
+            return f"models.by_task.{task}.{role}"
         by_family = self.config["models"].get("by_family", {})
         return f"models.by_family.{family}.{role}" if family in by_family else f"models.{role}"
 
@@ -174,7 +201,16 @@ def load_study(config: dict[str, Any], config_name: str, config_dir: str | Path)
             tasks[name] = task_from_definition(name, definition, f"{file}: {prefix}")
         except TaskDefinitionError as error:
             raise ConfigError(str(error)) from None
-    study = Study(config=config, tasks=tasks, methods=chosen, seeds=list(config["seeds"]))
+    student_keys = schema["$defs"]["training"]["properties"]
+    trained = {name: choice.base.name for name, choice in chosen.items() if not choice.base.is_soup}
+    sections = {base: section_schema(methods[base], student_keys) for base in set(trained.values())}
+    trial_settings = check_tuning(config, trained, sections, {name: task.family for name, task in tasks.items()},
+                                  config_name)
+    study = Study(config=config, tasks=tasks, methods=chosen, seeds=list(config["seeds"]),
+                  trial_settings=trial_settings)
+    for task in config["models"]["by_task"]:
+        if task not in tasks:
+            raise ConfigError(f"{config_name}: models.by_task.{task}: not a task of this study ({', '.join(tasks)})")
     check_data_parallel(study, config_name)
     check_soups(study, config_name)
     return study

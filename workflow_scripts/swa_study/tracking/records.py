@@ -15,10 +15,13 @@ from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
 
 RUN_FILES = ("metrics.json", "train_info.json", "train_log.jsonl", "predictions.tsv")
 TEACHER_FILES = ("metrics.json", "train_log.jsonl")
+TRIAL_FILES = ("heldout.json", "train_info.json", "train_log.jsonl")
 STEP_KEYS = {"loss": "train_loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
              "phase": "phase", "anneal_t": "anneal_t"}  # the last two: Annealing-KD's phases
+TIMING = ("_runtime", "_samples_per_second", "_steps_per_second")  # the Trainer's evaluation timings: not metrics
 COMPUTE_METRICS = ("train_seconds", "optimizer_steps", "tokens", "train_flops", "peak_rss_mb")
-SCORE_SPLITS = ("validation", "test", "validation_swa_mean", "test_swa_mean")  # SWAG: BMA and its mean model
+SCORE_SPLITS = ("validation", "test", "validation_swa_mean", "test_swa_mean",  # SWAG: BMA and its mean model
+                "trial_heldout")  # a tuning trial's final scores on the held-out training rows
 
 
 def fingerprint(folder: Path, names: Iterable[str]) -> str:
@@ -46,7 +49,7 @@ def record_metrics(record: dict[str, Any], step_offset: int = 0, now: float | No
     step = int(record["step"]) + step_offset
     metrics = []
     for key, value in record.items():
-        name = STEP_KEYS.get(key, key if key.startswith("heldout_") else None)
+        name = STEP_KEYS.get(key, key if key.startswith("heldout_") and not key.endswith(TIMING) else None)
         if name and isinstance(value, (int, float)) and not isinstance(value, bool):
             metrics.append(Metric(name, float(value), stamp, step))
     return metrics

@@ -17,8 +17,8 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
 from ..io import read_json
-from .records import (RUN_FILES, TEACHER_FILES, dataset_inputs, final_metrics, fingerprint, flatten, step_metrics,
-                      version_tags)
+from .records import (RUN_FILES, TEACHER_FILES, TRIAL_FILES, dataset_inputs, final_metrics, fingerprint, flatten,
+                      step_metrics, version_tags)
 from .store import DATASET_RACE, ensure_parent, find_run, retrying
 
 
@@ -55,6 +55,36 @@ def student_image(folder: Path, study: str, log_models: bool) -> RunImage:
         start_time=compute.get("finished_at", 0) - compute.get("train_seconds", 0) if compute.get("finished_at") else None,
         end_time=compute.get("finished_at"), task=task, data_info=info.get("data", {}),
     )
+
+
+def trial_image(folder: Path, study: str) -> RunImage:
+    """A tuning trial: a child of its (task, method) parent, tagged `kind: trial`, with its held-out scores."""
+    scores, info = read_json(folder / "heldout.json"), read_json(folder / "train_info.json")
+    task, method, trial = scores["task"], scores["method"], scores["trial"]
+    compute = info.get("compute", {})
+    measured = (folder / "heldout.json").stat().st_mtime
+    return RunImage(
+        run_key=f"{task}/{method}/trial{trial}", fingerprint=fingerprint(folder, TRIAL_FILES),
+        params={"task": task, "method": method, "base_method": info.get("base_method", method),
+                "seed": info["seed"], "trial": trial, "model": info.get("model"),
+                **flatten("", info.get("hyperparameters", {}))},
+        metrics=step_metrics(folder / "train_log.jsonl")
+        + final_metrics({"trial_heldout": scores["heldout"]}, compute, measured),
+        tags={"study": study, "task": task, "method": method, "seed": str(info["seed"]), "trial": str(trial),
+              "rule": "train_trial", "kind": "trial", **version_tags(info.get("environment", {}))},
+        artifacts=[folder / name for name in TRIAL_FILES], parent_key=f"{task}/{method}",
+        attempt=info.get("attempt"),
+        start_time=compute.get("finished_at", 0) - compute.get("train_seconds", 0) if compute.get("finished_at") else None,
+        end_time=compute.get("finished_at"), task=task, data_info=info.get("data", {}),
+    )
+
+
+def selection_tags(selected: dict[str, Any]) -> dict[str, str]:
+    """What a parent run shows of its method's tuning: the winning trial and its setting."""
+    tags = {"tuning.selected_trial": str(selected["trial"]), "tuning.trials": str(len(selected["trials"])),
+            f"tuning.heldout_{selected['metric']}": f"{selected['heldout_score']:.6g}"}
+    tags.update({f"tuning.{key}": str(value) for key, value in selected["setting"].items()})
+    return tags
 
 
 def teacher_image(folder: Path, study: str) -> RunImage:
@@ -128,9 +158,10 @@ def mirror_run(client: MlflowClient, experiment: str, image: RunImage, parent_id
 
 
 def update_parent(client: MlflowClient, parent_id: str, children: list[RunImage], scores: list[float],
-                  study_config: str) -> None:
-    """The parent of one (task, method) shows the seeds' mean and spread, the data they used, and lasts until its
-    last seed finished; each written only when it changes, so a second sync writes nothing."""
+                  study_config: str, tags: dict[str, str] | None = None) -> None:
+    """The parent of one (task, method) shows the seeds' mean and spread, the data they used, the setting its
+    tuning chose (`tags`), and lasts until its last child (seed or trial) finished; each written only when it
+    changes, so a second sync writes nothing."""
     mean = sum(scores) / len(scores)
     std = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) ** 0.5 if len(scores) > 1 else 0.0
     values = {"score_mean": mean, "score_std": std, "seeds": float(len(scores))}
@@ -145,6 +176,9 @@ def update_parent(client: MlflowClient, parent_id: str, children: list[RunImage]
     ends = [child.end_time for child in children if child.end_time]
     if ends and parent.info.end_time != int(max(ends) * 1000):
         retrying(client.set_terminated, parent_id, RunStatus.to_string(RunStatus.FINISHED), end_time=int(max(ends) * 1000))
+    for key, value in (tags or {}).items():
+        if parent.data.tags.get(key) != value:
+            retrying(client.set_tag, parent_id, key, value)
     digest = hashlib.sha256(study_config.encode()).hexdigest()
     if study_config and parent.data.tags.get("study_config.sha256") != digest:  # uploaded again only when changed
         retrying(client.log_text, parent_id, study_config, "study_config.yaml")
@@ -152,8 +186,9 @@ def update_parent(client: MlflowClient, parent_id: str, children: list[RunImage]
 
 
 def sync_study(client: MlflowClient, experiment: str, study: str, run_metric_files: list[str],
-               teacher_metric_files: list[str], log_models: bool, study_config: str = "") -> dict[str, Any]:
-    """Mirror every student and teacher run; return {run_key: run_id} and how many runs were written."""
+               teacher_metric_files: list[str], log_models: bool, study_config: str = "",
+               trial_files: list[str] = (), selected_files: list[str] = ()) -> dict[str, Any]:
+    """Mirror every student run, tuning trial and teacher; return {run_key: run_id} and how many runs were written."""
     summary: dict[str, Any] = {"experiment_id": experiment, "runs": {}, "written": 0, "unchanged": 0}
     scores: dict[str, list[float]] = {}
     images: dict[str, list[RunImage]] = {}
@@ -170,8 +205,20 @@ def sync_study(client: MlflowClient, experiment: str, study: str, run_metric_fil
         record = read_json(metrics_file)
         scores.setdefault(image.parent_key, []).append(record["validation"][record["main_metric"]])
         images.setdefault(image.parent_key, []).append(image)
+    trials: dict[str, list[RunImage]] = {}
+    for trial_file in trial_files:
+        image = trial_image(Path(trial_file).parent, study)
+        if image.parent_key not in parents:
+            parents[image.parent_key] = ensure_parent(client, experiment, image.parent_key, {
+                "study": study, "task": image.tags["task"], "method": image.tags["method"], "kind": "group"})
+        run_id, written = mirror_run(client, experiment, image, parents[image.parent_key])
+        summary["runs"][image.run_key] = run_id
+        summary["written" if written else "unchanged"] += 1
+        trials.setdefault(image.parent_key, []).append(image)
+    chosen = {f"{s['task']}/{s['method']}": selection_tags(s) for s in map(read_json, selected_files)}
     for key, values in scores.items():
-        update_parent(client, parents[key], images[key], values, study_config)
+        update_parent(client, parents[key], images[key] + trials.get(key, []), values, study_config,
+                      chosen.get(key))
     for metrics_file in teacher_metric_files:
         image = teacher_image(Path(metrics_file).parent, study)
         run_id, written = mirror_run(client, experiment, image, None)
