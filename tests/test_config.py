@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swa_study.study.config import ConfigError, read_config_file
+from swa_study.study.config import ConfigError, overlay, read_config_file
 from swa_study.study.methods import load_methods
 from swa_study.study.plan import load_study
 
@@ -18,7 +18,17 @@ STUDY_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob("*.yaml") if p.name not i
 
 
 def load(name):
-    return yaml.safe_load((CONFIG_DIR / name).read_text())
+    """A shipped study as `snakemake --configfile config/<name>` runs it: the file over config/config.yaml."""
+    default = yaml.safe_load((CONFIG_DIR / "config.yaml").read_text())
+    return overlay(default, yaml.safe_load((CONFIG_DIR / name).read_text()))
+
+
+def test_a_study_file_overlays_the_default_config_as_snakemake_merges_them():
+    merged = overlay({"a": {"b": 1, "c": [1, 2]}, "d": 3}, {"a": {"c": [3]}, "e": {"f": 4}})
+    assert merged == {"a": {"b": 1, "c": [3]}, "d": 3, "e": {"f": 4}}  # mappings merge, lists replace
+    glue = load("glue-small.yaml")
+    assert glue["student"]["precision"] == "auto" and glue["student"]["epochs"] == 3  # inherited and overridden
+    assert glue["methods"] == ["finetune", "swa", "kd", "swa_kd", "swag"]
 
 
 def study_of(config, name="config.yaml"):

@@ -148,7 +148,7 @@ def test_the_shipped_ablation_plans_every_task_variant_and_seed():
     workdir = REPO
     result = run_snakemake_plan(workdir / "config" / "swa-ablation.yaml")
     planned = job_counts(result.stdout + result.stderr)
-    assert planned["train_student"] == 2 * 7 * 5 and planned["evaluate"] == 70 and "train_teacher" not in planned
+    assert planned["train_student"] == 2 * 9 * 5 and planned["evaluate"] == 90 and "train_teacher" not in planned
 
 
 def run_snakemake_plan(configfile):

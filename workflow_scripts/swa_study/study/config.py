@@ -66,6 +66,18 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return loaded
 
 
+def overlay(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`changes` over `base` as Snakemake merges a `--configfile` over the Snakefile's `configfile:`: mappings merge
+    key by key, at every depth; any other value (a list, a number) replaces the base's. A copy; neither is changed."""
+    merged = copy.deepcopy(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = overlay(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
 def section_schema(spec: MethodSpec, student_keys: dict[str, Any]) -> dict[str, Any]:
     """The keys one method's config section (or a variant of it) may set: its own, plus any `student` key."""
     properties = {key: {k: v for k, v in schema.items() if k != "default"} for key, schema in student_keys.items()}

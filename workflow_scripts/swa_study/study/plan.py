@@ -208,6 +208,11 @@ def load_study(config: dict[str, Any], config_name: str, config_dir: str | Path)
                                   config_name)
     study = Study(config=config, tasks=tasks, methods=chosen, seeds=list(config["seeds"]),
                   trial_settings=trial_settings)
+    for method, reference in config["statistics"]["matched"].items():
+        for name in (method, reference):
+            if name not in chosen:
+                raise ConfigError(f"{config_name}: statistics.matched.{method}: {name!r} is not a method of this "
+                                  f"study ({', '.join(chosen)})")
     for task in config["models"]["by_task"]:
         if task not in tasks:
             raise ConfigError(f"{config_name}: models.by_task.{task}: not a task of this study ({', '.join(tasks)})")
