@@ -8,6 +8,7 @@ rule calibration:
     input:
         runs=run_metrics(),
         infos=run_infos(),  # training seconds (train_info.json, beside each metrics.json)
+        baselines=baseline_metrics(list(calibration_tasks())),  # the class-frequency floor of each task
     output:
         table_csv=f"{R}/tables/calibration.csv",
         table_md=f"{R}/tables/calibration.md",

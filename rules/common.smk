@@ -304,6 +304,24 @@ def calibration_tasks():
             if task.family == "classification" and not task.is_regression}
 
 
+def baseline_tasks():
+    """The tasks with a trivial baseline (majority class, mean score): classification and regression."""
+    return [name for name, task in STUDY.tasks.items() if task.family == "classification"]
+
+
+def baseline_file(task):
+    return f"{R}/baseline/{task}/metrics.json"
+
+
+def baseline_metrics(tasks=None):
+    """The trivial baselines of `tasks` (default: every task that has one), the floor row of the tables."""
+    return [baseline_file(task) for task in (baseline_tasks() if tasks is None else tasks) if task in baseline_tasks()]
+
+
+def task_baseline(wildcards):
+    return baseline_metrics([wildcards.task])
+
+
 def calibration_plots():
     return [f"{R}/plots/reliability_{task}.png" for task in calibration_tasks()]
 

@@ -3,6 +3,25 @@
 localrules:
     aggregate,
     mlflow_sync,
+    trivial_baseline,
+
+
+# The floor beside every score: the majority class of the training rows (regression: their mean score), scored
+# on dev and test with the task's metrics. Reads only the labels of the prepared data: no model, no torch.
+rule trivial_baseline:
+    input:
+        data=student_data,
+    output:
+        f"{R}/baseline/{{task}}/metrics.json",
+    params:
+        task=task_param,
+        calibration_bins=config["evaluation"]["calibration_bins"],
+    conda:
+        "../envs/study.yaml"
+    log:
+        f"{R}/logs/trivial_baseline/{{task}}.log",
+    script:
+        "../workflow_scripts/trivial_baseline.py"
 
 
 rule aggregate:
@@ -11,6 +30,7 @@ rule aggregate:
         infos=run_infos(),
         teachers=teacher_metrics(),
         logits=teacher_logits_facts(),
+        baselines=baseline_metrics(),
         selected=selection_files(),
         trial_infos=trial_files("train_info.json"),
     output:
@@ -51,6 +71,7 @@ rule plot_task:
         infos=task_run_files("train_info.json"),
         compute=f"{R}/tables/compute.csv",
         teachers=task_teacher_metrics,
+        baseline=task_baseline,
     output:
         scores_png=report(f"{R}/plots/{{task}}/scores.png", caption="../report/scores.rst", category="1. Results",
                           subcategory="{task}", labels={"task": "{task}", "figure": "scores"}),

@@ -5,11 +5,15 @@ in headless Chromium) and the MLflow mirror of it all.
 sst2 runs 3 seeds; stsb asks for 2 (`seeds_by_task`), so both shapes of a paired table are exercised.
 """
 import json
+import math
 import re
 
+import datasets
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from scipy import stats
 
 from browser import inspect_report
 from test_pipeline import job_counts
@@ -45,7 +49,8 @@ def test_every_run_is_analysed_and_every_figure_drawn(study):
     workdir, _, result = study
     counts = job_counts(result.stderr)
     assert counts["train_student"] == counts["analyse_flatness"] == len(RUNS) == 15
-    assert counts["plot_task"] == counts["plot_flatness"] == 2 and counts["flatness_tables"] == 1
+    assert counts["plot_task"] == counts["plot_flatness"] == counts["trivial_baseline"] == 2
+    assert counts["flatness_tables"] == 1
     for task in SEEDS:
         for name in FIGURES:
             assert results(workdir, "plots", task, name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -65,26 +70,69 @@ def test_significance_pairs_each_method_with_each_reference_by_seed(study):
     differences = [(runs.loc[("sst2", "swa", s), "score"] - runs.loc[("sst2", "finetune", s), "score"]) * 100
                    for s in SEEDS["sst2"]]
     assert row.difference == pytest.approx(sum(differences) / 3)
-    # 3 pairs: the percentile-bootstrap interval spans the smallest to the largest paired difference
-    assert (row.ci_low, row.ci_high) == pytest.approx((min(differences), max(differences)))
+    # the paired Student-t interval: mean ± t_{0.975, 2} sd / sqrt 3
+    half = stats.t.ppf(0.975, 2) * np.std(differences, ddof=1) / math.sqrt(3)
+    assert (row.ci_low, row.ci_high) == pytest.approx((row.difference - half, row.difference + half), abs=1e-4)
+    if any(differences):
+        expected = stats.ttest_rel([runs.loc[("sst2", "swa", s), "score"] * 100 for s in SEEDS["sst2"]],
+                                   [runs.loc[("sst2", "finetune", s), "score"] * 100 for s in SEEDS["sst2"]]).pvalue
+    else:  # the same score on every seed (scipy's t is 0/0): no evidence of a difference, p = 1
+        expected = 1.0
+    assert row.p_ttest == pytest.approx(expected, rel=1e-4)
+    assert table.testable.all() and table.mark.tolist() == (table.p_ttest_holm < 0.05).tolist()
+    # 2-3 pairs: Wilcoxon cannot reach p < 0.05 and the bootstrap would be too narrow, so both are empty
+    assert table[["p_wilcoxon", "p_wilcoxon_holm", "bootstrap_low", "bootstrap_high"]].isna().all().all()
     assert set(table.holm_family) == {f"{t} vs {r}" for t in SEEDS for r in ("finetune", "swa")}
 
 
-def test_summary_marks_exactly_the_intervals_that_exclude_zero(study):
+def test_summary_marks_exactly_the_holm_adjusted_t_tests_that_pass(study):
     workdir, _, _ = study
     markdown = results(workdir, "tables", "summary.md").read_text()
     table = pd.read_csv(results(workdir, "tables", "significance.csv"))
-    header, *rows = [line for line in markdown.splitlines() if line.startswith("| ")][: 1 + len(METHODS)]
+    header, *rows = [line for line in markdown.splitlines() if line.startswith("| ")][: 2 + len(METHODS)]
     columns = [cell.strip() for cell in header.strip("|").split("|")]
     for line in rows:
         cells = dict(zip(columns, (cell.strip() for cell in line.strip("|").split("|"))))
         for task in SEEDS:
             cell = cells[next(c for c in columns if c.startswith(task))]
             match = table[(table.task == task) & (table.reference == "finetune") & (table.method == cells["Method"])]
-            expected = bool(len(match)) and bool(match.ci_excludes_zero.iloc[0])
+            expected = bool(len(match)) and bool(match.p_ttest_holm.iloc[0] < 0.05)
             assert cell.endswith("†") == expected, (task, cells["Method"], cell)
-    assert "† the paired 95 % bootstrap interval" in markdown and "#### Paired differences to finetune" in markdown
+    assert "† the paired t-test of the difference to finetune (seed by seed), Holm-adjusted" in markdown
+    assert "#### Paired differences to finetune" in markdown and "Student-t interval" in markdown
     assert re.search(r"Compute: swa vs finetune .*sst2 \d+\.\d\dx wall time, 1\.00x FLOPs", markdown)
+
+
+def majority_floor(workdir, task):
+    """The trivial baseline worked out here from the prepared data files: the majority class of the training
+    rows, its dev accuracy x100 (regression: the mean score; a constant's correlation is reported as 0)."""
+    folder = results(workdir, "data", task, "tiny-student")
+    train, dev = (np.asarray(datasets.load_from_disk(str(folder / name))["label"]) for name in ("train", "validation"))
+    if task == "stsb":
+        return float(np.mean(np.round(train * 5.0, 6))), 0.0
+    majority = np.bincount(train).argmax()
+    return int(majority), float(np.mean(dev == majority) * 100)
+
+
+def test_every_results_table_shows_the_trivial_baseline_first(study):
+    workdir, _, _ = study
+    floors = {task: majority_floor(workdir, task) for task in SEEDS}
+    for task, (predicted, score) in floors.items():
+        record = read_json(results(workdir, "baseline", task, "metrics.json"))
+        assert record["predicts"]["value"] == pytest.approx(predicted)
+        assert record["validation"][record["main_metric"]] * 100 == pytest.approx(score)
+        assert ("test" in record) == (task == "stsb")  # scored on test where the task labels it
+    markdown = results(workdir, "tables", "summary.md").read_text()
+    first = [line for line in markdown.splitlines() if line.startswith("| ")][1]  # after the header
+    average = (floors["sst2"][1] + floors["stsb"][1]) / 2
+    assert first == f"| trivial (majority / mean) | {floors['sst2'][1]:.1f} | {floors['stsb'][1]:.1f} | {average:.1f} |"
+    assert "a constant prediction carries no correlation" in markdown.lower()
+    summary = pd.read_csv(results(workdir, "tables", "summary.csv"))
+    assert summary.method[0] == "trivial (majority / mean)" and pd.isna(summary.sst2_std[0])
+    assert summary.sst2_mean[0] == pytest.approx(floors["sst2"][1], abs=1e-4)
+    assert "trivial (majority / mean)" in results(workdir, "tables", "summary.html").read_text()
+    calibration = results(workdir, "tables", "calibration.md").read_text()
+    assert f"| trivial (class prior) | {floors['sst2'][1]:.1f} |" in calibration
 
 
 def test_compute_charges_the_teacher_to_the_methods_that_use_it(study):

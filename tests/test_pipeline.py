@@ -49,7 +49,7 @@ def test_every_run_and_table_is_written(study):
     workdir, _, result = study
     assert job_counts(result.stderr) == {"prepare_data": 4, "train_teacher": 2, "teacher_logits": 2,
                                          "train_student": RUNS, "evaluate": RUNS, "aggregate": 1, "calibration": 1,
-                                         "mlflow_sync": 1, "plot_task": 2, "all": 1}
+                                         "mlflow_sync": 1, "plot_task": 2, "trivial_baseline": 2, "all": 1}
     for task in TASKS:
         for method in METHODS:
             for seed in SEEDS:
@@ -65,8 +65,8 @@ def test_every_run_and_table_is_written(study):
                 if task == "stsb":  # trained on score / 5, reported on the 0..5 scale
                     assert predictions.label.max() == 5.0
     summary = pd.read_csv(workdir / "results" / "tables" / "summary.csv")
-    assert list(summary.method) == METHODS
-    assert list(summary.sst2_n) == [2] * len(METHODS) and summary.avg_mean.notna().all()
+    assert list(summary.method) == ["trivial (majority / mean)", *METHODS]  # the floor first
+    assert list(summary.sst2_n[1:]) == [2] * len(METHODS) and summary.avg_mean.notna().all()
     markdown = (workdir / "results" / "tables" / "summary.md").read_text()
     assert "| swa |" in markdown and "±" in markdown and "sst2 (accuracy)" in markdown
     assert (workdir / "results" / "plots" / "summary.png").stat().st_size > 1000

@@ -50,7 +50,7 @@ def test_every_method_and_soup_runs_on_every_family(study):
     soups = sum(len(recipes) for recipes in SOUPS.values())
     assert job_counts(result.stderr) == {"prepare_data": 3, "train_student": RUNS, "evaluate": RUNS, "soup": soups,
                                          "aggregate": 1, "calibration": 1, "plot_task": len(TASKS),
-                                         "mlflow_sync": 1, "all": 1}
+                                         "trivial_baseline": 1, "mlflow_sync": 1, "all": 1}  # sst2's floor only
     for task in TASKS:
         for seed in SEEDS:
             sam = run_files(workdir, task, f"sam/seed{seed}")[1]["compute"]
@@ -109,7 +109,7 @@ def test_soups_mix_the_finetune_runs_and_appear_as_rows(study):
     squad = run_files(workdir, "squad", "soup_uniform")[0]
     assert squad["soup"]["heldout_score"] is None and "f1" in squad["validation"]
     summary = pd.read_csv(workdir / "results" / "tables" / "summary.csv")
-    assert list(summary.method) == [*TRAINED, "soup_uniform", "soup_greedy"]
+    assert list(summary.method) == ["trivial (majority / mean)", *TRAINED, "soup_uniform", "soup_greedy"]
     assert summary.set_index("method").loc["soup_greedy", "squad_mean"] != summary.set_index("method").loc[
         "soup_greedy", "squad_mean"]  # NaN: no greedy soup without a held-out slice
 

@@ -81,13 +81,14 @@ def test_every_variant_is_a_run_of_its_own_and_a_row_of_the_tables(grid):
                                          "train_student": runs, "evaluate": runs, "aggregate": 1, "calibration": 1,
                                          "mlflow_sync": 1,
                                          "analyse_flatness": runs, "flatness_tables": 1, "plot_flatness": 1,
-                                         "plot_task": 1, "all": 1}
+                                         "plot_task": 1, "trivial_baseline": 1, "all": 1}
     info = run_info(workdir, "swa_fast")
     assert info["method"] == "swa_fast" and info["base_method"] == "swa"
     assert info["hyperparameters"]["swa_lr"] == 2.0e-3 and info["hyperparameters"]["swa_start"] == 0.5
     assert run_info(workdir, "kd_hot")["hyperparameters"]["temperature"] == 4.0
     summary = pd.read_csv(workdir / "results" / "tables" / "summary.csv")
-    assert list(summary.method) == METHODS and list(summary.reviews_n) == [2] * len(METHODS)
+    assert list(summary.method) == ["trivial (majority / mean)", *METHODS]
+    assert list(summary.reviews_n[1:]) == [2] * len(METHODS)
     significance = pd.read_csv(workdir / "results" / "tables" / "significance.csv")
     assert {"swa_fast", "swa_cyclic", "swa_epoch", "kd_hot"} <= set(significance.method)
     assert "| swa_cyclic |" in (workdir / "results" / "tables" / "summary.md").read_text()

@@ -1,11 +1,12 @@
 """Step flatness_tables: every run's flatness analysis as tables, flatness beside the score.
 
 Inputs:  every run's analysis/<task>/<method>/seed<N>/flatness.json and metrics.json (its dev score).
-Params:  tasks, methods (study order), sharpness_radius, statistics (bootstrap seed).
+Params:  tasks, methods (study order), sharpness_radius, statistics (alpha of the mark, bootstrap seed).
 Outputs: analysis/flatness.csv (one row per run: score, loss, sharpness, top eigenvalue, trace, cost ratio),
          analysis/flatness.md and .html (mean ± std per task and method, and each measure's paired difference to
-         finetune with its bootstrap CI), analysis/flatness_differences.csv, analysis/perturbation.csv (loss per
-         radius and direction), analysis/interpolation.csv (training loss and dev metric per alpha).
+         finetune with its Student-t CI, † where the Holm-adjusted paired t-test passes),
+         analysis/flatness_differences.csv (statistics.significance_table's columns), analysis/perturbation.csv
+         (loss per radius and direction), analysis/interpolation.csv (training loss and dev metric per alpha).
 Run:     snakemake --cores all -R flatness_tables
 """
 from pathlib import Path
@@ -20,15 +21,18 @@ def main(flatness_files, run_files, tasks: list[str], methods: list[str], sharpn
          statistics: dict, outputs: dict[str, str]) -> None:
     table, curves, lines = load_flatness(flatness_files, load_runs(run_files))
     summary = flatness_summary(table, tasks, methods)
-    differences = flatness_differences(table, methods, seed=statistics["seed"])
-    markdown = flatness_markdown(summary, differences, sharpness_radius)
+    alpha = statistics["alpha"]
+    differences = flatness_differences(table, methods, seed=statistics["seed"], alpha=alpha)
+    markdown = flatness_markdown(summary, differences, sharpness_radius, alpha)
     note = (f"Sharpness: mean loss rise at radius {sharpness_radius} over filter-normalised random directions; "
             "top_eigenvalue: of the training-loss Hessian (power iteration); trace: Hutchinson's estimate; all on "
             "the same fixed training batches for every run of a task. ratio_to_training: the analysis job's wall "
             "time over the run's training time.")
     page = html_page("Flatness", [("Per task and method (mean and std over seeds)", summary, note),
                                   ("Paired differences to finetune (method - finetune, same seeds)", differences,
-                                   "Negative: flatter than fine-tuning."),
+                                   f"ci_low, ci_high: the paired {100 * (1 - alpha):g} % Student-t interval; mark: "
+                                   f"the paired t-test, Holm-adjusted over the methods of one task and measure, "
+                                   f"gives p < {alpha:g}. Negative: flatter than fine-tuning."),
                                   ("Every run", table, "")])
     writers = {
         "runs": lambda p: table.to_csv(p, index=False, float_format="%.6g"),

@@ -1,10 +1,12 @@
 """Step plot_task[task]: the task's figures of scores, training and compute.
 
-Inputs:  the task's runs (metrics.json, train_log.jsonl), tables/compute.csv, the teacher's metrics.json if any.
-Params:  methods (study order: one colour per method), metric (the task's main metric), statistics (bootstrap seed).
-Outputs: plots/<task>/scores.png and .svg (mean per method with 95 % bootstrap CI over seeds, seeds as dots,
-         teacher dashed), training.png (training loss and LR per step, one line per method: SWA's constant phase
-         shows), compute.png (score against wall time and FLOPs per run, teacher included where used).
+Inputs:  the task's runs (metrics.json, train_log.jsonl), tables/compute.csv, the teacher's metrics.json if any,
+         the trivial baseline's metrics.json if the task has one (classification and regression).
+Params:  methods (study order: one colour per method), metric (the task's main metric), statistics (alpha).
+Outputs: plots/<task>/scores.png and .svg (mean per method with its Student-t interval over seeds, seeds as
+         dots, teacher dashed, trivial baseline dotted), training.png (training loss and LR per step, one line per
+         method: SWA's constant phase shows), compute.png (score against wall time and FLOPs per run, teacher
+         included where used).
 Run:     snakemake --cores all -R plot_task
 """
 import json
@@ -14,7 +16,7 @@ import pandas as pd
 
 from swa_study.io import atomic_file, read_json
 from swa_study.plots import plot_compute, plot_scores, plot_training
-from swa_study.report import load_runs
+from swa_study.report import load_baselines, load_runs
 from swa_study.steps import step_log
 
 
@@ -31,12 +33,13 @@ def read_logs(log_files: list[str]) -> pd.DataFrame:
         {"loss": float, "learning_rate": float})
 
 
-def main(task: str, run_files, log_files, compute_file: str, teacher_files, methods: list[str], metric: str,
-         statistics: dict, outputs: dict[str, str]) -> None:
+def main(task: str, run_files, log_files, compute_file: str, teacher_files, baseline_files, methods: list[str],
+         metric: str, statistics: dict, outputs: dict[str, str]) -> None:
     runs = load_runs(run_files)
     teacher = load_runs(teacher_files)["score"].iloc[0] if teacher_files else None
+    floor = load_baselines(baseline_files)["score"].iloc[0] if baseline_files else None
     with atomic_file(outputs["scores_png"]) as png, atomic_file(outputs["scores_svg"]) as svg:
-        plot_scores(runs, methods, task, metric, teacher, [png, svg], seed=statistics["seed"])
+        plot_scores(runs, methods, task, metric, teacher, [png, svg], statistics["alpha"], floor)
     with atomic_file(outputs["training"]) as staging:
         plot_training(read_logs(log_files), methods, task, staging)
     with atomic_file(outputs["compute"]) as staging:
@@ -46,5 +49,5 @@ def main(task: str, run_files, log_files, compute_file: str, teacher_files, meth
 if "snakemake" in globals():
     with step_log(snakemake.log[0], snakemake.output):
         main(snakemake.wildcards.task, snakemake.input.runs, snakemake.input.logs, snakemake.input.compute,
-             snakemake.input.teachers, snakemake.params.methods, snakemake.params.metric,
+             snakemake.input.teachers, snakemake.input.baseline, snakemake.params.methods, snakemake.params.metric,
              snakemake.params.statistics, dict(snakemake.output.items()))

@@ -21,7 +21,8 @@ from tiny_study import REPO, build_mirror, run_snakemake, tiny_config
 pytestmark = pytest.mark.slurm
 
 METHODS, SEEDS = ["swa", "kd"], [1, 2]  # SWA (the question) and KD (the teacher path)
-LOCAL_RULES = {"aggregate", "calibration", "mlflow_sync", "all"}  # run by the submitting snakemake, never queued
+# run by the submitting snakemake, never queued
+LOCAL_RULES = {"aggregate", "calibration", "mlflow_sync", "trivial_baseline", "all"}
 RESOURCES = {"train_threads": 1, "train_mem_mb": 1000, "train_runtime_min": 10,
              "eval_threads": 1, "eval_mem_mb": 800, "eval_runtime_min": 7, "data_mem_mb": 600, "data_runtime_min": 5}
 EXPECTED_REQUEST = {  # rule: (memory, time limit) as sacct prints them
@@ -80,7 +81,7 @@ def test_the_study_finishes_through_slurm_with_every_output(studies):
     assert "SLURM run ID" in cluster_run.stderr  # the executor plugin, not local execution, ran the jobs
     assert job_counts(cluster_run.stderr) == job_counts(local_run.stderr) == {
         "prepare_data": 2, "train_teacher": 1, "teacher_logits": 1, "train_student": 4, "evaluate": 4,
-        "aggregate": 1, "calibration": 1, "plot_task": 1, "mlflow_sync": 1, "all": 1}
+        "aggregate": 1, "calibration": 1, "plot_task": 1, "trivial_baseline": 1, "mlflow_sync": 1, "all": 1}
     assert outputs(cluster / "results") == outputs(local / "results")
     for method in METHODS:
         for seed in SEEDS:

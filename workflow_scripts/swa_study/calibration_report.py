@@ -5,6 +5,8 @@ One row per (task, method) over seeds: the main dev score, ECE, NLL and Brier (m
 training seconds, so the table reads as "what does each method buy, at what cost". SWAG runs add a row for their
 SWA-mean model beside the BMA one (`swag/swa_mean`). A reliability diagram per task has a panel per method: dev
 accuracy against mean confidence per bin, pooled over seeds (bins summed), with the diagonal of perfect calibration.
+Above each task's methods, the trivial baseline (baseline.py): the majority class, with the training rows' class
+frequencies as its probabilities, the floor for the score and the calibration a model that learned nothing gets.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import pandas as pd
 from .io import read_json
 
 MEASURES = ("score", "ece", "nll", "brier")
+FLOOR = "trivial (class prior)"
 
 
 def _variants(record: dict[str, Any]) -> list[tuple[str, str]]:
@@ -52,6 +55,18 @@ def calibration_runs(paths: Iterable[str | Path]) -> tuple[pd.DataFrame, dict[tu
     return pd.DataFrame(rows, columns=columns), pooled
 
 
+def calibration_floor(paths: Iterable[str | Path]) -> dict[str, dict[str, float]]:
+    """{task: {score, ece, nll, brier}} of the trivial baselines' dev split (baseline/<task>/metrics.json)."""
+    floors = {}
+    for path in paths:
+        record = read_json(path)
+        validation = record["validation"]
+        if "ece" in validation:  # regression baselines have no probabilities
+            floors[record["task"]] = {"score": validation[record["main_metric"]],
+                                      **{k: validation[k] for k in ("ece", "nll", "brier")}}
+    return floors
+
+
 def ordered_methods(runs: pd.DataFrame, methods: list[str]) -> list[str]:
     """The study's rows in config order, each followed by its SWA-mean row when it has one."""
     present = set(runs.method)
@@ -79,8 +94,10 @@ def _cell(mean: float, std: float, factor: float, digits: int) -> str:
     return text if pd.isna(std) else f"{text} ± {std * factor:.{digits}f}"
 
 
-def calibration_markdown(table: pd.DataFrame, tasks: dict[str, str], title: str) -> str:
-    """A table per task: dev score and ECE x100, NLL and Brier, mean ± std over seeds; train seconds per run."""
+def calibration_markdown(table: pd.DataFrame, tasks: dict[str, str], title: str,
+                         floors: dict[str, dict[str, float]] | None = None) -> str:
+    """A table per task: dev score and ECE x100, NLL and Brier, mean ± std over seeds; train seconds per run;
+    the trivial baseline's row on top where `floors` (calibration_floor) has the task."""
     lines = [f"### {title}", ""]
     if table.empty:
         return "\n".join(lines + ["No classification task in this study: calibration needs class probabilities.", ""])
@@ -89,6 +106,10 @@ def calibration_markdown(table: pd.DataFrame, tasks: dict[str, str], title: str)
         if rows.empty:
             continue
         lines += [f"**{task}**", "", f"| Method | {metric} | ECE | NLL | Brier | train s | seeds |", "|---|---|---|---|---|---|---|"]
+        floor = (floors or {}).get(task)
+        if floor:
+            lines.append(f"| {FLOOR} | {100 * floor['score']:.1f} | {100 * floor['ece']:.1f} | {floor['nll']:.3f} | "
+                         f"{floor['brier']:.3f} | – | – |")
         for _, row in rows.iterrows():
             seconds = "–" if pd.isna(row["train_seconds"]) else f"{row['train_seconds']:.0f}"
             lines.append(f"| {row['method']} | {_cell(row['score_mean'], row['score_std'], 100, 1)} | "
@@ -97,7 +118,10 @@ def calibration_markdown(table: pd.DataFrame, tasks: dict[str, str], title: str)
         lines.append("")
     lines += ["Dev set. Score and ECE x100 (ECE: equal-width confidence bins), NLL and Brier (summed over classes) "
               "per example; mean ± sample std over seeds. train s: mean training seconds per run (a soup: its "
-              "ingredients' summed). `swag` is SWAG's Bayesian model average, `swag/swa_mean` its mean model.", ""]
+              "ingredients' summed). `swag` is SWAG's Bayesian model average, `swag/swa_mean` its mean model."
+              + (f" {FLOOR}: the training rows' majority class for every example, with their class frequencies "
+                 "(add-one smoothed) as probabilities: the floor a model that learned nothing reaches." if floors
+                 else ""), ""]
     return "\n".join(lines)
 
 

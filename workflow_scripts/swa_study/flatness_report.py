@@ -1,5 +1,6 @@
 """The flatness analyses of a study as tables: one row per run, the curves in long form, and the summary that
-puts flatness beside the score, with paired differences to fine-tuning (the "SWA finds flatter minima" link).
+puts flatness beside the score, with paired differences to fine-tuning (the "SWA finds flatter minima" link):
+each measure's paired Student-t interval, and † where the Holm-adjusted paired t-test passes (statistics.py).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Iterable
 import pandas as pd
 
 from .io import read_json
-from .statistics import significance_table
+from .statistics import ALPHA, MIN_PAIRS, significance_table
 
 RUN_COLUMNS = ["task", "method", "base_method", "seed", "score", "loss", "sharpness_radius", "sharpness",
                "top_eigenvalue", "power_iterations", "converged", "trace", "trace_error", "measure_seconds",
@@ -63,14 +64,17 @@ def flatness_summary(table: pd.DataFrame, tasks: list[str], methods: list[str]) 
     return pd.DataFrame(rows)
 
 
-def flatness_differences(table: pd.DataFrame, methods: list[str], seed: int = 0) -> pd.DataFrame:
-    """Each measure of each method minus finetune's, paired by seed (statistics.significance_table, unscaled)."""
+def flatness_differences(table: pd.DataFrame, methods: list[str], seed: int = 0,
+                         alpha: float = ALPHA) -> pd.DataFrame:
+    """Each measure of each method minus finetune's, paired by seed (statistics.significance_table, unscaled;
+    Holm's family: one task and one measure)."""
     frames = []
     for key in MEASURES:
         runs = table.rename(columns={key: "value"})[["task", "method", "seed", "value"]].dropna()
         if runs.empty:
             continue
-        result = significance_table(runs, methods, references=("finetune",), value="value", seed=seed, scale=1.0)
+        result = significance_table(runs, methods, references=("finetune",), value="value", seed=seed, scale=1.0,
+                                    alpha=alpha)
         frames.append(result.assign(metric=key))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -82,12 +86,14 @@ def _fmt(mean: float, std: float) -> str:
 
 
 def _difference(r) -> str:
-    interval = "–" if pd.isna(r.ci_low) else f"[{r.ci_low:+.3g}, {r.ci_high:+.3g}]"
-    p = "" if pd.isna(r.p_ttest_holm) else f", p {r.p_ttest_holm:.2g}"
-    return f"{r.difference:+.3g} {interval}{' †' if r.ci_excludes_zero else ''}{p}"
+    """Δ [t interval] †, Holm-adjusted p; "no test" where the pairs are too few for one."""
+    if not r.testable:
+        return ("" if pd.isna(r.difference) else f"{r.difference:+.3g} ") + f"(n={int(r.n)}: no test)"
+    return (f"{r.difference:+.3g} [{r.ci_low:+.3g}, {r.ci_high:+.3g}]{' †' if r.mark else ''}, "
+            f"p {r.p_ttest_holm:.2g}")
 
 
-def flatness_markdown(summary: pd.DataFrame, differences: pd.DataFrame, radius: float) -> str:
+def flatness_markdown(summary: pd.DataFrame, differences: pd.DataFrame, radius: float, alpha: float = ALPHA) -> str:
     """The flatness table (score beside sharpness, λ_max, trace, cost) and the paired differences to finetune."""
     lines = ["### Flatness", "", "| Task | Method | Score | Sharpness | λ_max | tr(H) | Analysis / training time |",
              "|---|---|---|---|---|---|---|"]
@@ -102,7 +108,8 @@ def flatness_markdown(summary: pd.DataFrame, differences: pd.DataFrame, radius: 
     if len(differences):
         measures = [m for m in MEASURES if m in set(differences.metric)]
         lines += ["", "#### Paired differences to finetune (method - finetune, same seeds)", "",
-                  "| Task | Method | n | " + " | ".join(f"Δ {MEASURES[m]} [95 % CI]" for m in measures) + " |",
+                  "| Task | Method | n | " + " | ".join(f"Δ {MEASURES[m]} [{100 * (1 - alpha):g} % CI]"
+                                                       for m in measures) + " |",
                   "|---|---|---|" + "---|" * len(measures)]
         for (task, method), rows in differences.groupby(["task", "method"], sort=False):
             cells = []
@@ -110,6 +117,8 @@ def flatness_markdown(summary: pd.DataFrame, differences: pd.DataFrame, radius: 
                 match = rows[rows.metric == measure]
                 cells.append(_difference(match.iloc[0]) if len(match) else "–")
             lines.append(f"| {task} | {method} | {int(rows.n.max())} | " + " | ".join(cells) + " |")
-        lines += ["", "† the interval excludes zero; p: paired t-test, Holm-adjusted over the methods of one task "
-                  "and measure. Negative: flatter than fine-tuning."]
+        lines += ["", f"Interval: the paired {100 * (1 - alpha):g} % Student-t interval of the mean difference (per "
+                  "comparison); p: the paired t-test, Holm-adjusted over the methods of one task and measure; † that "
+                  f"adjusted p < {alpha:g}. \"no test\": fewer than {MIN_PAIRS} seeds paired with finetune. "
+                  "Negative: flatter than fine-tuning."]
     return "\n".join(lines) + "\n"

@@ -1,8 +1,8 @@
 """The study's figures, one function each, drawn from results/ tables (matplotlib, Agg backend, PNG or SVG).
 
-Per task: the methods' scores with 95 % intervals; training loss and learning-rate curves per method (the LR curve
-shows SWA's constant phase); score against compute; the loss and dev metric along the line from fine-tuning to
-the averaged weights; the loss rise under random perturbations; score against sharpness over all runs.
+Per task: the methods' scores with 95 % Student-t intervals and the trivial baseline; training loss and
+learning-rate curves per method (the LR curve shows SWA's constant phase); score against compute; the loss and dev
+metric along the line from fine-tuning to the averaged weights; the loss rise under random perturbations; score against sharpness over all runs.
 Colours follow the study's method order, so one method has one colour in every figure.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from .statistics import bootstrap_interval  # noqa: E402
+from .statistics import ALPHA, paired_t  # noqa: E402
 
 
 def colours(methods: list[str]) -> dict[str, str]:
@@ -35,16 +35,18 @@ def save(fig, *paths: str | Path) -> None:
 
 
 def plot_scores(runs: pd.DataFrame, methods: list[str], task: str, metric: str, teacher: float | None,
-                paths: list[str | Path], seed: int = 0) -> None:
-    """Mean dev score per method with its 95 % bootstrap interval over seeds, each seed as a dot; teacher dashed."""
+                paths: list[str | Path], alpha: float = ALPHA, floor: float | None = None) -> None:
+    """Mean dev score per method with the Student-t interval of the mean over seeds (mean ± t sd / √n: with 3
+    seeds a percentile bootstrap would be [min, max], too narrow), each seed as a dot; teacher dashed; the
+    trivial baseline (`floor`, majority class or mean score) dotted."""
     runs = runs[runs.task == task]
     shown = [m for m in methods if m in set(runs.method)]
     colour = colours(methods)
     fig, ax = plt.subplots(figsize=(1.6 + 0.75 * len(shown), 3.4))
     for i, method in enumerate(shown):
         scores = runs[runs.method == method]["score"].to_numpy() * 100
-        low, high = bootstrap_interval(scores, seed)
-        mean = scores.mean()
+        interval = paired_t(scores, alpha)  # the one-sample t interval of the mean (NaN for a single seed)
+        mean, low, high = scores.mean(), interval.low, interval.high
         ax.hlines(mean, i - 0.25, i + 0.25, color=colour[method], lw=2.5)  # no bars: the axis does not start at 0
         if not np.isnan(low):
             ax.errorbar(i, mean, yerr=[[mean - low], [high - mean]], color="black", capsize=4, lw=1)
@@ -52,13 +54,17 @@ def plot_scores(runs: pd.DataFrame, methods: list[str], task: str, metric: str, 
                    color=colour[method], zorder=3, alpha=0.8)
     if teacher is not None:
         ax.axhline(teacher * 100, ls="--", color="grey", lw=1, label=f"teacher {teacher * 100:.1f}")
+    if floor is not None:
+        ax.axhline(floor * 100, ls=":", color="black", lw=1, label=f"trivial baseline {floor * 100:.1f}")
+    if teacher is not None or floor is not None:
         ax.legend(fontsize=8, loc="lower right")
-    values = np.append(runs["score"].to_numpy() * 100, [] if teacher is None else [teacher * 100])
+    lines = [value * 100 for value in (teacher, floor) if value is not None]
+    values = np.append(runs["score"].to_numpy() * 100, lines)
     span = max(1.0, values.max() - values.min())
     ax.set_ylim(values.min() - 0.15 * span, values.max() + 0.15 * span)
     ax.set_xticks(range(len(shown)), shown, rotation=30, ha="right")
     ax.set_ylabel(f"dev {metric} x100")
-    ax.set_title(f"{task}: mean, 95 % CI over seeds, seeds as dots", fontsize=9)
+    ax.set_title(f"{task}: mean, {100 * (1 - alpha):g} % t-interval over seeds, seeds as dots", fontsize=9)
     save(fig, *paths)
 
 
