@@ -278,3 +278,20 @@ def test_a_soup_that_cannot_be_made_is_one_line_before_any_job(edit, expected):
     edit(config)
     message = error_of(config, "beyond-study.yaml")
     assert message.startswith(f"beyond-study.yaml: {expected}"), message
+
+
+def test_a_task_may_name_its_own_teacher_and_student():
+    config = load("glue-small.yaml")
+    study = study_of(config, "glue-small.yaml")
+    assert study.model_name("student", "stsb") == "sentence-transformers/paraphrase-MiniLM-L3-v2"
+    assert study.model_name("student", "rte") == "sentence-transformers/all-MiniLM-L6-v2"
+    assert study.model_key("student", "stsb") == "models.by_task.stsb.student"
+    assert study.model_key("teacher", "cola") == "models.teacher"
+    bad = copy.deepcopy(config)
+    bad["models"]["by_task"]["mnli"] = bad["models"]["by_task"]["stsb"]
+    assert error_of(bad, "glue-small.yaml") == ("glue-small.yaml: models.by_task.mnli: not a task of this study "
+                                                "(rte, stsb, cola)")
+    unmatched = {**load("swa-ablation.yaml"), "statistics": {"matched": {"swa_lr2x": "finetune_lr8x"}}}
+    assert error_of(unmatched, "swa-ablation.yaml") == (
+        "swa-ablation.yaml: statistics.matched.swa_lr2x: 'finetune_lr8x' is not a method of this study (finetune, "
+        "swa, swa_cyclic, swa_per_epoch, swa_late, swa_lr2x, swa_lr4x, finetune_lr2x, finetune_lr4x)")
