@@ -20,17 +20,19 @@ from swa_study.report import load_baselines, load_runs
 from swa_study.steps import step_log
 
 
-def read_logs(log_files: list[str]) -> pd.DataFrame:
-    """Every train_log.jsonl record with its run's method and seed (the run folder names them)."""
+def read_logs(log_files: list[str], metric: str) -> pd.DataFrame:
+    """Every train_log.jsonl record with its run's method and seed (the run folder names them); `heldout` is the
+    held-out score after an epoch (student.heldout_curve), NaN on the other records."""
     rows = []
     for path in map(Path, log_files):
         info = read_json(path.parent / "train_info.json")
         for line in path.read_text().splitlines():
             record = json.loads(line)
             rows.append({"method": info["method"], "seed": info["seed"], "step": record["step"],
-                         "loss": record.get("loss"), "learning_rate": record.get("learning_rate")})
-    return pd.DataFrame(rows, columns=["method", "seed", "step", "loss", "learning_rate"]).astype(
-        {"loss": float, "learning_rate": float})
+                         "epoch": record.get("epoch"), "loss": record.get("loss"),
+                         "learning_rate": record.get("learning_rate"), "heldout": record.get(f"heldout_{metric}")})
+    columns = ["method", "seed", "step", "epoch", "loss", "learning_rate", "heldout"]
+    return pd.DataFrame(rows, columns=columns).astype({c: float for c in columns[3:]})
 
 
 def main(task: str, run_files, log_files, compute_file: str, teacher_files, baseline_files, methods: list[str],
@@ -41,7 +43,7 @@ def main(task: str, run_files, log_files, compute_file: str, teacher_files, base
     with atomic_file(outputs["scores_png"]) as png, atomic_file(outputs["scores_svg"]) as svg:
         plot_scores(runs, methods, task, metric, teacher, [png, svg], statistics["alpha"], floor)
     with atomic_file(outputs["training"]) as staging:
-        plot_training(read_logs(log_files), methods, task, staging)
+        plot_training(read_logs(log_files, metric), methods, task, staging, metric)
     with atomic_file(outputs["compute"]) as staging:
         plot_compute(pd.read_csv(compute_file), runs, methods, task, metric, staging)
 

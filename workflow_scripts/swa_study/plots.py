@@ -68,24 +68,37 @@ def plot_scores(runs: pd.DataFrame, methods: list[str], task: str, metric: str, 
     save(fig, *paths)
 
 
-def plot_training(logs: pd.DataFrame, methods: list[str], task: str, path: str | Path) -> None:
-    """Training loss (mean over seeds) and learning rate per optimizer step, one line per method.
+def plot_training(logs: pd.DataFrame, methods: list[str], task: str, path: str | Path, metric: str = "") -> None:
+    """Training loss (mean over seeds) and learning rate per optimizer step, one line per method, and, where the
+    runs scored their held-out rows after every epoch (student.heldout_curve), that learning curve: a budget at
+    its plateau moves it by less than a point over the last epoch.
 
-    `logs` has columns method, seed, step, loss, learning_rate (the train_log.jsonl records).
+    `logs` has columns method, seed, step, loss, learning_rate (the train_log.jsonl records), optionally epoch
+    and heldout.
     """
     colour = colours(methods)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 5.0), sharex=True)
+    curve = "heldout" in logs and logs["heldout"].notna().any()
+    fig, axes = plt.subplots(3 if curve else 2, 1, figsize=(6.4, 7.4 if curve else 5.0), sharex=not curve)
+    top, bottom = axes[0], axes[1]
     for method in [m for m in methods if m in set(logs.method)]:
         rows = logs[logs.method == method]
         loss = rows.dropna(subset=["loss"]).groupby("step")["loss"].mean()
         lr = rows.dropna(subset=["learning_rate"]).groupby("step")["learning_rate"].mean()
         top.plot(loss.index, loss.to_numpy(), color=colour[method], label=method, lw=1.2)
         bottom.plot(lr.index, lr.to_numpy(), color=colour[method], label=method, lw=1.2)
+        if curve:
+            scores = rows.dropna(subset=["heldout"]).groupby("epoch")["heldout"].mean() * 100
+            axes[2].plot(scores.index, scores.to_numpy(), "o-", color=colour[method], label=method, lw=1.2, ms=3)
     top.set_ylabel("training loss (mean over seeds)")
     bottom.set_ylabel("learning rate")
     bottom.set_xlabel("optimizer step")
     top.legend(fontsize=8)
     top.set_title(f"{task}: training loss and learning rate per step", fontsize=9)
+    if curve:
+        axes[2].set_xlabel("epoch")
+        axes[2].set_ylabel(f"held-out {metric} x100")
+        axes[2].set_title("held-out rows after every epoch (live weights; SWA's average is scored at the end)",
+                          fontsize=9)
     save(fig, path)
 
 
