@@ -107,10 +107,17 @@ class MethodTrainer(Trainer):
             sampler.set_epoch(int(kwargs["epoch"]))
         return super()._run_epoch(*args, **kwargs)
 
+    def set_initial_training_values(self, args, dataloader):
+        """The Trainer's own step budget; kept: its updates per epoch (the second value) are the method's."""
+        values = super().set_initial_training_values(args, dataloader)
+        self.updates_per_epoch = int(values[1])
+        return values
+
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
+        """The method's LR schedule, once it knows the budget: total optimizer steps and the Trainer's updates per
+        epoch (exact for any epochs and gradient accumulation, where total / epochs would round a fraction)."""
         if self.lr_scheduler is None:
-            epochs = max(self.args.num_train_epochs, 1e-9)
-            self.method.start(num_training_steps, max(1, int(round(num_training_steps / epochs))))
+            self.method.start(num_training_steps, self.updates_per_epoch)
             self.lr_scheduler = LambdaLR(optimizer or self.optimizer, self.method.lr_factor)
         return self.lr_scheduler
 

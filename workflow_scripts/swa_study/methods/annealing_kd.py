@@ -66,7 +66,7 @@ class AnnealingKD(TrainingMethod):
     def __init__(self, task, params: dict[str, Any]):
         super().__init__(task, params)
         self.phase = 1
-        self.epochs = EpochCounter()
+        self.epochs = EpochCounter(self)
 
     @property
     def factor(self) -> float:

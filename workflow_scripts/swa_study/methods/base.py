@@ -50,14 +50,19 @@ def cached_teacher_logits(method: str, batch: dict[str, torch.Tensor]) -> torch.
 class EpochCounter(TrainerCallback):
     """The 0-based index of the epoch being trained, for losses that change per epoch (Annealing-KD, RAIL-KD).
 
-    The Trainer's `state.epoch` is a whole number when an epoch begins (the steps of the last one sum to 1).
+    Counted from the optimizer steps: the update about to run (`state.global_step` finished ones before it) belongs
+    to epoch global_step // the Trainer's updates per epoch (gradient accumulation included: both count optimizer
+    steps), which the method learns in `start`. The Trainer's `state.epoch` is no guide: a run resumed mid-epoch
+    begins that epoch at the fraction it had reached (2.67 at step 16 of 6 per epoch), which rounds to the next one.
+    Each Trainer run (each phase of Annealing-KD) calls `start` again, so the count is the running phase's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, method: "TrainingMethod") -> None:
+        self.method = method
         self.epoch = 0
 
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        self.epoch = int(round(state.epoch or 0.0))
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.epoch = state.global_step // max(1, self.method.steps_per_epoch)
 
 
 class TrainingMethod:

@@ -155,11 +155,21 @@ class MateKD(TrainingMethod):
         return float(value.detach())
 
     def generator_round(self, student: torch.nn.Module) -> None:
+        """n_G generator steps, each on the next batch of the generator's own stream.
+
+        The student runs without dropout here, whatever mode the Trainer left it in (eval before the first step and
+        after a resume, train between steps): the round is then the same in a resumed run, and it draws nothing
+        from the global random stream that the student's own steps use."""
         started = time.perf_counter()
         device = next(student.parameters()).device
-        for _ in range(int(self.params["generator_steps"])):
-            batch = {k: v.to(device) for k, v in next(self.batches).items()}
-            self.generator_step(student, batch)
+        training = student.training
+        student.eval()
+        try:
+            for _ in range(int(self.params["generator_steps"])):
+                batch = {k: v.to(device) for k, v in next(self.batches).items()}
+                self.generator_step(student, batch)
+        finally:
+            student.train(training)
         self.generator_rounds += 1
         self.generator_seconds += time.perf_counter() - started
 

@@ -88,7 +88,7 @@ class RailKD(TrainingMethod):
             raise ValueError(f"rail_kd: ce_weight + kd_weight + rail_weight must sum to 1, got {sum(self.weights):.6g}")
         if self.params["pooling"] not in ("cls", "mean"):
             raise ValueError(f"rail_kd: pooling must be 'cls' or 'mean', got {self.params['pooling']!r}")
-        self.epochs = EpochCounter()
+        self.epochs = EpochCounter(self)
         self.seed = 0
         self.layers_per_epoch: dict[int, list[int]] = {}
 
