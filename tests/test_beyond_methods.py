@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from swa_study.compute import non_embedding_parameters
 from swa_study.methods import build_method
 from swa_study.methods.ema import EMACollector, ema_decay
 from swa_study.methods.lawa import lawa_steps
@@ -203,5 +204,6 @@ def test_sam_training_records_two_passes_per_micro_batch(name, tiny_classifier, 
                                                                             tmp_path / "t"), tmp_path / "log.jsonl")
     assert facts["optimizer_steps"] == 3  # 24 rows / (4 x 2)
     assert facts["forward_backward_passes"] == 2 * 6  # two passes for each of the 6 micro-batches
+    assert facts["train_flops"] == 2 * 6 * non_embedding_parameters(model) * facts["tokens"]  # twice finetune's
     if name == "sam_swa":
         assert facts["swa_collected_steps"] == [2, 3] and facts["swa_models_averaged"] == 2

@@ -226,6 +226,10 @@ def test_mate_training_alternates_generator_and_student_steps(mate, tiny_classif
                 {"epochs": 2, "learning_rate": 1e-3, "batch_size": 4})
     assert facts["optimizer_steps"] == 12 and facts["generator_rounds"] == 3  # before student steps 0, 4 and 8
     assert facts["generator_steps"] == 6 and facts["generator_seconds"] > 0
+    generator = facts["pass_tokens"]["generator"]  # the generator's steps add forward and backward passes
+    assert generator["forward"] - facts["tokens"] >= generator["backward"] > 0
+    assert facts["generator_flops"] > 0 and facts["teacher_flops"] > 0
+    assert facts["train_flops"] == facts["student_flops"] + facts["teacher_flops"] + facts["generator_flops"]
 
 
 # --- SWA + KD ------------------------------------------------------------------------------------------------------

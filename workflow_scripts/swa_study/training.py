@@ -269,6 +269,7 @@ def train_model(
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)  # no autocast left for evaluation
     facts = method.finish(trainer.model)
+    tokens = int(trainer.state.num_input_tokens_seen)
     return {
         "train_seconds": checkpoints.elapsed(),
         "finished_at": round(time.time(), 3),
@@ -277,6 +278,6 @@ def train_model(
         "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",  # what `auto` became here
         "train_loss": mean_logged_loss(Path(log_path)),
         "train_examples": len(train_dataset),
-        **training_facts(trainer.model, trainer.state.num_input_tokens_seen),
+        **training_facts(method.pass_models(trainer.model), method.pass_tokens(tokens), tokens),
         **facts,
     }

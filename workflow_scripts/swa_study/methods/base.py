@@ -133,6 +133,17 @@ class TrainingMethod:
         accumulation scaling); a method that needs more passes per batch (SAM) calls it more than once."""
         return default_step(model, inputs, num_items_in_batch)
 
+    def pass_models(self, model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+        """The models the run pushes tokens through, by role (compute.MODELS): the student, and the teacher when the
+        method holds one."""
+        return {"student": model, **({"teacher": self.teacher} if self.teacher is not None else {})}
+
+    def pass_tokens(self, tokens: int) -> dict[str, dict[str, int]]:
+        """The real tokens of every pass the run made, {model role: {pass kind: tokens}} (compute.PASS_FLOPS), given
+        the `tokens` of the student's training batches (the Trainer's count, summed over data-parallel ranks):
+        one forward and one backward pass of the student per batch, plus what a method adds (it overrides this)."""
+        return {"student": {"forward": tokens, "backward": tokens}}
+
     def saved_files(self) -> dict[str, dict[str, torch.Tensor]]:
         """Tensors to save beside the weights in the model folder, {file name: {key: tensor}} (SWAG's moments)."""
         return {}
