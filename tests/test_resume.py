@@ -38,8 +38,9 @@ METHODS = ["finetune", "swa", "kd", "swa_kd", "rail_kd", "mate_kd", "annealing_k
            "ema", "lawa", "swag", "sam", "sam_swa"]
 FACTS = ("swa_collected_steps", "generator_steps", "rail_layers_per_epoch", "phase1_best_epoch",
          "ema_updates", "lawa_collected_steps", "lawa_models_averaged", "swag_deviation_columns",
-         "forward_backward_passes", "tokens", "pass_tokens", "train_flops", "train_flops_with_embeddings",
-         "student_flops", "teacher_flops", "generator_flops")
+         "forward_backward_passes", "generator_divergence_first_round", "generator_divergence_last_round",
+         "generator_gain_first_round", "generator_gain_last_round", "tokens", "pass_tokens",
+         "train_flops", "train_flops_with_embeddings", "student_flops", "teacher_flops", "generator_flops")
 
 
 class Interrupt(Exception):

@@ -3,12 +3,13 @@
 The generator masks a fraction p of the real tokens (not [CLS]/[SEP]/padding) and fills them by straight-through
 Gumbel-softmax: a hard one-hot token forward, the softmax's gradient backward. One-hot rows times each model's own
 input-embedding matrix give the perturbed inputs (`inputs_embeds`), so the teacher and student see the same text.
-Training alternates n_G generator steps (Adam, lr 5e-7 by default as in the paper) that maximise D(z_t(x~), z_s(x~))
-with n_S student steps on 1/3 CE(y, z_s(x)) + 1/3 D(z_s(x~), z_t(x~)) + 1/3 D(z_s(x), z_t(x)); D is KL(teacher ||
+Training alternates n_G generator steps (Adam; lr 1e-3 and n_S 20 by default, not the paper's 5e-7 and 100, which
+suit a pre-trained generator and long training: config/methods.yaml) that maximise D(z_t(x~), z_s(x~)) with n_S
+student steps on 1/3 CE(y, z_s(x)) + 1/3 D(z_s(x~), z_t(x~)) + 1/3 D(z_s(x), z_t(x)); D is KL(teacher ||
 student) at T = 1, MSE for regression (`kd.kd_loss`'s soft term). The teacher runs on every perturbed batch (nothing
 to cache); z_t(x) of the clean input is the cached logits. The student steps are the Trainer's optimizer steps (the
 same budget as fine-tuning); generator steps come on top and are counted in `generator_steps` / `generator_seconds`,
-their passes in the FLOPs (`pass_tokens`).
+their passes in the FLOPs (`pass_tokens`). Each round records whether the generator learned (`generator_round`).
 
 Generator: config `generator` (a model name or folder); null = `AutoModelForMaskedLM` on the student checkpoint, i.e.
 its own MLM head. A BERT checkpoint saved without MLM weights (paraphrase-MiniLM-L3-v2, the tiny test models) gets a
@@ -81,6 +82,7 @@ class MateKD(TrainingMethod):
         self.generator_rounds = 0
         self.generator_seconds = 0.0
         self.generator_tokens = {"forward": 0, "backward": 0}  # real tokens of the generator steps' batches
+        self.rounds: dict[str, dict[str, float]] = {}  # the first and the latest round's record (generator_round)
         self.batches: Iterator[dict[str, torch.Tensor]] | None = None
 
     def setup(self, *, tokenizer, seed: int, student_path: str, teacher_path: str | None = None,
@@ -160,21 +162,33 @@ class MateKD(TrainingMethod):
         return float(value.detach())
 
     def generator_round(self, student: torch.nn.Module) -> None:
-        """n_G generator steps, each on the next batch of the generator's own stream.
+        """n_G generator steps, each on the next batch of the generator's own stream, then the round's record: the
+        mean divergence its steps started from, and its gain, D on the round's first batch and draw after the round
+        minus before it (the student is fixed during a round, so the gain is the generator's own progress; batches
+        differ too much for step-to-step values to show it). One forward pass on top.
 
         The student runs without dropout here, whatever mode the Trainer left it in (eval before the first step and
         after a resume, train between steps): the round is then the same in a resumed run, and it draws nothing
         from the global random stream that the student's own steps use."""
         started = time.perf_counter()
         device = next(student.parameters()).device
-        training = student.training
+        values, first, training = [], None, student.training
         student.eval()
         try:
             for _ in range(int(self.params["generator_steps"])):
                 batch = {k: v.to(device) for k, v in next(self.batches).items()}
-                self.generator_step(student, batch)
+                draw = self.draw(batch)
+                first = first or (batch, draw)
+                values.append(self.generator_step(student, batch, draw))
+            with torch.no_grad():
+                after = float(self.generator_divergence(student, *first))
+            self.generator_tokens["forward"] += int(first[0]["attention_mask"].sum())
         finally:
             student.train(training)
+        record = {"mean": sum(values) / len(values), "gain": after - values[0]}
+        if self.generator_rounds == 0:
+            self.rounds["first"] = record
+        self.rounds["last"] = record
         self.generator_rounds += 1
         self.generator_seconds += time.perf_counter() - started
 
@@ -239,7 +253,7 @@ class MateKD(TrainingMethod):
         tensors["rng"] = self.rng.get_state()
         meta = {"generator_steps": self.generator_steps, "generator_rounds": self.generator_rounds,
                 "generator_seconds": self.generator_seconds, "adam_param_groups": optimizer["param_groups"],
-                "generator_tokens": dict(self.generator_tokens)}
+                "generator_tokens": dict(self.generator_tokens), "rounds": self.rounds}
         return tensors, meta
 
     def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -255,10 +269,15 @@ class MateKD(TrainingMethod):
         self.generator_steps, self.generator_rounds = meta["generator_steps"], meta["generator_rounds"]
         self.generator_seconds = meta["generator_seconds"]
         self.generator_tokens = dict(meta["generator_tokens"])
+        self.rounds = {k: dict(v) for k, v in meta["rounds"].items()}
         for _ in range(self.generator_steps):  # the generator's batch stream continues where it stopped
             next(self.batches)
 
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
+        """Counts, and whether the generator learned: its objective D averaged over the first and the last round's
+        steps, and each of those rounds' gain (`generator_round`)."""
+        rounds = {f"generator_{stat}_{which}_round": self.rounds[which][key] if which in self.rounds else None
+                  for which in ("first", "last") for stat, key in (("divergence", "mean"), ("gain", "gain"))}
         return {"generator_steps": self.generator_steps, "generator_rounds": self.generator_rounds,
                 "generator_seconds": self.generator_seconds, "generator": str(self.generator_source),
-                "generator_untrained_weights": self.untrained_weights}
+                "generator_untrained_weights": self.untrained_weights, **rounds}
