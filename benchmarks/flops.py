@@ -65,16 +65,16 @@ class TokenCounter:
 
 
 def parameter_counts(workload: Workload) -> tuple[int, int]:
-    """(all parameters, parameters outside the input embeddings) of the student as trained for the task."""
+    """(all parameters, non-embedding parameters) of the student as trained for the task, by the rule of the
+    pipeline's own FLOPs (compute.non_embedding_parameters: transformers' exclude_embeddings)."""
+    from swa_study.compute import all_parameters, non_embedding_parameters
     from swa_study.models import load_for_training
     from swa_study.study.assets import mirror_root, resolve_model
 
     study = workload.study
     path = resolve_model(study.model_name("student", workload.task), mirror_root(study.config["assets"]["mirror"]))
     model, _ = load_for_training(path, study.tasks[workload.task], seed=0)
-    total = sum(p.numel() for p in model.parameters())
-    embeddings = sum(p.numel() for name, p in model.named_parameters() if ".embeddings." in f".{name}")
-    return total, total - embeddings
+    return all_parameters(model), non_embedding_parameters(model)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from swa_study.compute import non_embedding_parameters
 from swa_study.methods import build_method
 from swa_study.methods.ema import EMACollector, ema_decay
 from swa_study.methods.lawa import lawa_steps
@@ -80,19 +81,25 @@ def test_lawa_takes_the_last_k_checkpoints_counted_back_from_the_last_step():
     assert lawa_steps(12, 3, 4) == [4, 8, 12]
     assert lawa_steps(10, 5, 4) == [2, 6, 10]  # only three fit
     assert lawa_steps(141, 5, 8) == [109, 117, 125, 133, 141]
+    assert lawa_steps(8, 3, 4) == [4, 8]  # never step 0, the weights before the first update
+    assert lawa_steps(12, 7, 2) == [2, 4, 6, 8, 10, 12]
+    assert lawa_steps(1, 3, 4) == [1]
 
 
-def test_lawa_training_saves_the_mean_of_the_last_k_snapshots(tiny_classifier, tmp_path):
+@pytest.mark.parametrize("k, steps", [(3, [8, 10, 12]), (7, [2, 4, 6, 8, 10, 12])])
+def test_lawa_training_saves_the_mean_of_the_last_k_snapshots(k, steps, tiny_classifier, tmp_path):
+    """k = 7 checkpoints 2 steps apart would reach back to step 0 of 12: six are averaged, and the facts say so."""
     model, tokenizer, train = tiny_classifier
-    hp = {"epochs": 2, "learning_rate": 1e-3, "batch_size": 4, "lawa_k": 3, "lawa_every_steps": 2}
+    hp = {"epochs": 2, "learning_rate": 1e-3, "batch_size": 4, "lawa_k": k, "lawa_every_steps": 2}
     method, spy = build_method("lawa", get_task("sst2"), hp), SnapshotEveryStep()
     method.callbacks = lambda: [method.collector, spy]
     facts = train_model(model, tokenizer, method, train, training_arguments(TrainSettings.from_params(hp, 3),
                                                                             tmp_path / "t"), tmp_path / "log.jsonl")
-    assert facts["lawa_collected_steps"] == [8, 10, 12] and facts["lawa_models_averaged"] == 3
+    assert facts["lawa_collected_steps"] == steps and facts["lawa_models_averaged"] == len(steps)
+    assert facts["lawa_k"] == k
     for name, value in model.state_dict().items():
         if value.is_floating_point():
-            expected = torch.stack([spy.snapshots[s][name] for s in (8, 10, 12)]).mean(0)
+            expected = torch.stack([spy.snapshots[s][name] for s in steps]).mean(0)
             torch.testing.assert_close(value, expected)
 
 
@@ -197,5 +204,6 @@ def test_sam_training_records_two_passes_per_micro_batch(name, tiny_classifier, 
                                                                             tmp_path / "t"), tmp_path / "log.jsonl")
     assert facts["optimizer_steps"] == 3  # 24 rows / (4 x 2)
     assert facts["forward_backward_passes"] == 2 * 6  # two passes for each of the 6 micro-batches
+    assert facts["train_flops"] == 2 * 6 * non_embedding_parameters(model) * facts["tokens"]  # twice finetune's
     if name == "sam_swa":
         assert facts["swa_collected_steps"] == [2, 3] and facts["swa_models_averaged"] == 2

@@ -15,7 +15,8 @@ from swa_study.losses import forward_logits
 from swa_study.methods.kd import kd_loss
 from swa_study.methods.rail_kd import HEADS, RailProjections, sample_layers
 from swa_study.study.tasks import builtin_task as get_task
-from swa_study.prediction import PadCollator
+from swa_study.models import load_for_training
+from swa_study.prediction import PadCollator, predict_logits
 from swa_study.training import TrainSettings, training_arguments
 from test_swa import SnapshotEveryStep
 from tiny_study import build_model
@@ -218,6 +219,29 @@ def test_mate_student_loss_is_the_three_thirds_and_a_student_step_decreases_it(m
     assert method.divergence(z_s, z_s, batch["labels"]).item() == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("settings, learns", [({}, True), ({"generator_lr": 5e-7, "student_steps": 100}, False)])
+def test_mate_generator_learns_within_a_round_with_the_default_settings(settings, learns, tiny_classifier, tmp_path):
+    """With the defaults of config/methods.yaml, the first round's n_G steps raise the divergence they maximise on
+    the round's first batch (same masks and noise, the student fixed while the generator steps) by a fifth or more;
+    with the earlier defaults (the paper's lr 5e-7) hardly a sampled token changes. Tiny BERTs initialised at a
+    trained checkpoint's scale, so that the generator's logits and both models' outputs depend on the tokens
+    (MiniLM's embedding rows have norm ~1 too); the teacher's cached logits are its own."""
+    _, tokenizer, train = tiny_classifier
+    for name, layers, seed in (("student", 1, 0), ("teacher", 2, 5)):
+        build_model(tmp_path / name, layers=layers, seed=seed, init_range=32 ** -0.5)
+    teacher, _ = load_for_training(str(tmp_path / "teacher"), SST2, seed=5)
+    logits = predict_logits(teacher.eval(), train, tokenizer)
+    model, _ = load_for_training(str(tmp_path / "student"), SST2, seed=0)
+    method = build_method("mate_kd", SST2, settings)
+    method.setup(tokenizer=tokenizer, seed=0, student_path=str(tmp_path / "student"),
+                 teacher_path=str(tmp_path / "teacher"))
+    facts = run(method, model, tokenizer, train.add_column("teacher_logits", logits.tolist()), tmp_path,
+                {"epochs": 1, "learning_rate": 1e-3, "batch_size": 4})
+    assert facts["generator_rounds"] == 1 and facts["generator_steps"] == method.params["generator_steps"]
+    divergence, gain = facts["generator_divergence_first_round"], facts["generator_gain_first_round"]
+    assert divergence > 0 and (gain > 0.2 * divergence if learns else abs(gain) < 0.01 * divergence)
+
+
 def test_mate_training_alternates_generator_and_student_steps(mate, tiny_classifier, tmp_path):
     method, model, _ = mate
     _, tokenizer, train = tiny_classifier
@@ -226,6 +250,10 @@ def test_mate_training_alternates_generator_and_student_steps(mate, tiny_classif
                 {"epochs": 2, "learning_rate": 1e-3, "batch_size": 4})
     assert facts["optimizer_steps"] == 12 and facts["generator_rounds"] == 3  # before student steps 0, 4 and 8
     assert facts["generator_steps"] == 6 and facts["generator_seconds"] > 0
+    generator = facts["pass_tokens"]["generator"]  # each round's probe is one more forward pass (of 4 rows)
+    assert generator["forward"] - facts["tokens"] > generator["backward"] > 0
+    assert facts["generator_flops"] > 0 and facts["teacher_flops"] > 0
+    assert facts["train_flops"] == facts["student_flops"] + facts["teacher_flops"] + facts["generator_flops"]
 
 
 # --- SWA + KD ------------------------------------------------------------------------------------------------------

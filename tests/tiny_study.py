@@ -24,9 +24,11 @@ NEGATIVE = ["bad", "awful", "dull", "boring", "weak", "tedious", "messy", "flat"
 NOUNS = ["film", "story", "cast", "plot", "ending", "script", "score", "pace"]
 
 
-def build_model(folder: Path, layers: int, seed: int, hidden: int = 32, dropout: float = 0.1) -> None:
+def build_model(folder: Path, layers: int, seed: int, hidden: int = 32, dropout: float = 0.1,
+                init_range: float = 0.02) -> None:
     """A random-init BERT with `layers` layers of width `hidden`, saved with the real tokenizer (`dropout` 0: a run
-    whose result depends on the data order alone, as the data-parallel test compares)."""
+    whose result depends on the data order alone, as the data-parallel test compares; `init_range` hidden ** -0.5:
+    weights and embedding rows at the scale of a trained checkpoint's, whose outputs depend on the tokens)."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -34,7 +36,7 @@ def build_model(folder: Path, layers: int, seed: int, hidden: int = 32, dropout:
     tokenizer = AutoTokenizer.from_pretrained(str(TOKENIZER))
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
                         num_attention_heads=2, intermediate_size=2 * hidden, max_position_embeddings=128,
-                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout, initializer_range=init_range)
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 

@@ -4,8 +4,8 @@ Un-augmented inputs give the same teacher logits every epoch, so every KD run of
 Input:   the teacher model and the task's data tokenised with the teacher's tokenizer.
 Outputs: train_logits.npz with `idx` (row ids, to check alignment with the student's data), `logits`
          ((rows, classes); QA: (windows, 2, length) start/end logits) and `token_digest` of the teacher's inputs;
-         train_logits.json: what the pass cost (seconds, real tokens, 2 x parameters x tokens FLOPs, peak memory),
-         charged in tables/compute.csv to the methods that read the logits.
+         train_logits.json: what the pass cost (seconds, real tokens, FLOPs as 2 x non-embedding parameters x
+         tokens as in training, peak memory), charged in tables/compute.csv to the methods that read the logits.
 Run:     snakemake --cores all -R teacher_logits
 """
 import time

@@ -115,10 +115,17 @@ class MethodTrainer(Trainer):
         with torch.random.fork_rng(devices=devices):
             return super().evaluate(*args, **kwargs)
 
+    def set_initial_training_values(self, args, dataloader):
+        """The Trainer's own step budget; kept: its updates per epoch (the second value) are the method's."""
+        values = super().set_initial_training_values(args, dataloader)
+        self.updates_per_epoch = int(values[1])
+        return values
+
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
+        """The method's LR schedule, once it knows the budget: total optimizer steps and the Trainer's updates per
+        epoch (exact for any epochs and gradient accumulation, where total / epochs would round a fraction)."""
         if self.lr_scheduler is None:
-            epochs = max(self.args.num_train_epochs, 1e-9)
-            self.method.start(num_training_steps, max(1, int(round(num_training_steps / epochs))))
+            self.method.start(num_training_steps, self.updates_per_epoch)
             self.lr_scheduler = LambdaLR(optimizer or self.optimizer, self.method.lr_factor)
         return self.lr_scheduler
 
@@ -270,6 +277,7 @@ def train_model(
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)  # no autocast left for evaluation
     facts = method.finish(trainer.model)
+    tokens = int(trainer.state.num_input_tokens_seen)
     return {
         "train_seconds": checkpoints.elapsed(),
         "finished_at": round(time.time(), 3),
@@ -278,6 +286,6 @@ def train_model(
         "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",  # what `auto` became here
         "train_loss": mean_logged_loss(Path(log_path)),
         "train_examples": len(train_dataset),
-        **training_facts(trainer.model, trainer.state.num_input_tokens_seen),
+        **training_facts(method.pass_models(trainer.model), method.pass_tokens(tokens), tokens),
         **facts,
     }

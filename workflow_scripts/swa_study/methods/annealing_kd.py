@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from transformers import TrainerCallback
 
 from ..checkpoints import latest_checkpoint, load_stage, save_stage
+from ..compute import summed_facts
 from ..losses import forward_logits, supervised_loss
 from ..training import train_model
 from .base import EpochCounter, TrainingMethod, cached_teacher_logits
@@ -65,7 +66,7 @@ class AnnealingKD(TrainingMethod):
     def __init__(self, task, params: dict[str, Any]):
         super().__init__(task, params)
         self.phase = 1
-        self.epochs = EpochCounter()
+        self.epochs = EpochCounter(self)
 
     @property
     def factor(self) -> float:
@@ -128,8 +129,9 @@ class AnnealingKD(TrainingMethod):
             "train_loss": (first["train_loss"] * first["optimizer_steps"]
                            + second["train_loss"] * second["optimizer_steps"]) / max(1, steps),
             "train_examples": first["train_examples"],
-            "tokens": first["tokens"] + second["tokens"], "train_flops": first["train_flops"] + second["train_flops"],
+            **summed_facts([first, second]),  # tokens, passes and FLOPs of both phases
             "trainable_parameters": first["trainable_parameters"],
+            "non_embedding_parameters": first["non_embedding_parameters"],
             "peak_rss_mb": max(first["peak_rss_mb"], second["peak_rss_mb"]),
             "phase1_steps": first["optimizer_steps"], "phase2_steps": second["optimizer_steps"],
             "phase1_seconds": first["train_seconds"], "phase2_seconds": second["train_seconds"],

@@ -51,14 +51,19 @@ def cached_teacher_logits(method: str, batch: dict[str, torch.Tensor]) -> torch.
 class EpochCounter(TrainerCallback):
     """The 0-based index of the epoch being trained, for losses that change per epoch (Annealing-KD, RAIL-KD).
 
-    The Trainer's `state.epoch` is a whole number when an epoch begins (the steps of the last one sum to 1).
+    Counted from the optimizer steps: the update about to run (`state.global_step` finished ones before it) belongs
+    to epoch global_step // the Trainer's updates per epoch (gradient accumulation included: both count optimizer
+    steps), which the method learns in `start`. The Trainer's `state.epoch` is no guide: a run resumed mid-epoch
+    begins that epoch at the fraction it had reached (2.67 at step 16 of 6 per epoch), which rounds to the next one.
+    Each Trainer run (each phase of Annealing-KD) calls `start` again, so the count is the running phase's.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, method: "TrainingMethod") -> None:
+        self.method = method
         self.epoch = 0
 
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        self.epoch = int(round(state.epoch or 0.0))
+    def on_step_begin(self, args, state, control, **kwargs):
+        self.epoch = state.global_step // max(1, self.method.steps_per_epoch)
 
 
 class TrainingMethod:
@@ -138,6 +143,17 @@ class TrainingMethod:
         """One micro-batch: `default_step` is the Trainer's (forward with `compute_loss`, backward, gradient
         accumulation scaling); a method that needs more passes per batch (SAM) calls it more than once."""
         return default_step(model, inputs, num_items_in_batch)
+
+    def pass_models(self, model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+        """The models the run pushes tokens through, by role (compute.MODELS): the student, and the teacher when the
+        method holds one."""
+        return {"student": model, **({"teacher": self.teacher} if self.teacher is not None else {})}
+
+    def pass_tokens(self, tokens: int) -> dict[str, dict[str, int]]:
+        """The real tokens of every pass the run made, {model role: {pass kind: tokens}} (compute.PASS_FLOPS), given
+        the `tokens` of the student's training batches (the Trainer's count, summed over data-parallel ranks):
+        one forward and one backward pass of the student per batch, plus what a method adds (it overrides this)."""
+        return {"student": {"forward": tokens, "backward": tokens}}
 
     def saved_files(self) -> dict[str, dict[str, torch.Tensor]]:
         """Tensors to save beside the weights in the model folder, {file name: {key: tensor}} (SWAG's moments)."""

@@ -64,3 +64,7 @@ class KnowledgeDistillation(TrainingMethod):
             alpha=float(self.params["alpha"]), temperature=float(self.params["temperature"]),
             regression=self.task.is_regression,
         )
+
+    def pass_tokens(self, tokens: int) -> dict[str, dict[str, int]]:
+        """The student's passes, and the live teacher's forward on every batch when it runs (generation)."""
+        return {**super().pass_tokens(tokens), **({"teacher": {"forward": tokens}} if self.teacher is not None else {})}

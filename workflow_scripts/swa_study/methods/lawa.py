@@ -19,8 +19,12 @@ from .swa import SWACollector
 
 
 def lawa_steps(total_steps: int, k: int, every_steps: int) -> list[int]:
-    """The optimizer steps whose weights are averaged: the last `k` of T, T-m, T-2m, ... that are >= 0, ascending."""
-    return sorted(step for step in (total_steps - j * every_steps for j in range(k)) if step >= 0)
+    """The optimizer steps whose weights are averaged: the last `k` of T, T-m, T-2m, ... that are >= 1, ascending.
+
+    Never step 0: those are the weights before the first update (a random head), no checkpoint of this run. A budget
+    shorter than (k-1) m + 1 steps holds fewer than k; `lawa_models_averaged` in the facts says how many.
+    """
+    return sorted(step for step in (total_steps - j * every_steps for j in range(k)) if step >= 1)
 
 
 class LatestWeightAveraging(TrainingMethod):

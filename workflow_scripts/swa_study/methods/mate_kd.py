@@ -3,11 +3,13 @@
 The generator masks a fraction p of the real tokens (not [CLS]/[SEP]/padding) and fills them by straight-through
 Gumbel-softmax: a hard one-hot token forward, the softmax's gradient backward. One-hot rows times each model's own
 input-embedding matrix give the perturbed inputs (`inputs_embeds`), so the teacher and student see the same text.
-Training alternates n_G generator steps (Adam, lr 5e-7 by default as in the paper) that maximise D(z_t(x~), z_s(x~))
-with n_S student steps on 1/3 CE(y, z_s(x)) + 1/3 D(z_s(x~), z_t(x~)) + 1/3 D(z_s(x), z_t(x)); D is KL(teacher ||
+Training alternates n_G generator steps (Adam; lr 1e-3 and n_S 20 by default, not the paper's 5e-7 and 100, which
+suit a pre-trained generator and long training: config/methods.yaml) that maximise D(z_t(x~), z_s(x~)) with n_S
+student steps on 1/3 CE(y, z_s(x)) + 1/3 D(z_s(x~), z_t(x~)) + 1/3 D(z_s(x), z_t(x)); D is KL(teacher ||
 student) at T = 1, MSE for regression (`kd.kd_loss`'s soft term). The teacher runs on every perturbed batch (nothing
 to cache); z_t(x) of the clean input is the cached logits. The student steps are the Trainer's optimizer steps (the
-same budget as fine-tuning); generator steps come on top and are counted in `generator_steps` / `generator_seconds`.
+same budget as fine-tuning); generator steps come on top and are counted in `generator_steps` / `generator_seconds`,
+their passes in the FLOPs (`pass_tokens`). Each round records whether the generator learned (`generator_round`).
 
 Generator: config `generator` (a model name or folder); null = `AutoModelForMaskedLM` on the student checkpoint, i.e.
 its own MLM head. A BERT checkpoint saved without MLM weights (paraphrase-MiniLM-L3-v2, the tiny test models) gets a
@@ -79,6 +81,8 @@ class MateKD(TrainingMethod):
         self.generator_steps = 0
         self.generator_rounds = 0
         self.generator_seconds = 0.0
+        self.generator_tokens = {"forward": 0, "backward": 0}  # real tokens of the generator steps' batches
+        self.rounds: dict[str, dict[str, float]] = {}  # the first and the latest round's record (generator_round)
         self.batches: Iterator[dict[str, torch.Tensor]] | None = None
 
     def setup(self, *, tokenizer, seed: int, student_path: str, teacher_path: str | None = None,
@@ -144,6 +148,8 @@ class MateKD(TrainingMethod):
         """One Adam step of the generator up the divergence; gradients reach the generator only, never the student."""
         draw = draw if draw is not None else self.draw(batch)
         value = self.generator_divergence(student, batch, draw)
+        tokens = int(batch["attention_mask"].sum())
+        self.generator_tokens["forward"] += tokens
         params = [p for p in self.generator.parameters() if p.requires_grad]
         if draw.mask.any():
             grads = torch.autograd.grad(-value, params, allow_unused=True)
@@ -151,15 +157,38 @@ class MateKD(TrainingMethod):
                 param.grad = grad
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
+            self.generator_tokens["backward"] += tokens
         self.generator_steps += 1
         return float(value.detach())
 
     def generator_round(self, student: torch.nn.Module) -> None:
+        """n_G generator steps, each on the next batch of the generator's own stream, then the round's record: the
+        mean divergence its steps started from, and its gain, D on the round's first batch and draw after the round
+        minus before it (the student is fixed during a round, so the gain is the generator's own progress; batches
+        differ too much for step-to-step values to show it). One forward pass on top.
+
+        The student runs without dropout here, whatever mode the Trainer left it in (eval before the first step and
+        after a resume, train between steps): the round is then the same in a resumed run, and it draws nothing
+        from the global random stream that the student's own steps use."""
         started = time.perf_counter()
         device = next(student.parameters()).device
-        for _ in range(int(self.params["generator_steps"])):
-            batch = {k: v.to(device) for k, v in next(self.batches).items()}
-            self.generator_step(student, batch)
+        values, first, training = [], None, student.training
+        student.eval()
+        try:
+            for _ in range(int(self.params["generator_steps"])):
+                batch = {k: v.to(device) for k, v in next(self.batches).items()}
+                draw = self.draw(batch)
+                first = first or (batch, draw)
+                values.append(self.generator_step(student, batch, draw))
+            with torch.no_grad():
+                after = float(self.generator_divergence(student, *first))
+            self.generator_tokens["forward"] += int(first[0]["attention_mask"].sum())
+        finally:
+            student.train(training)
+        record = {"mean": sum(values) / len(values), "gain": after - values[0]}
+        if self.generator_rounds == 0:
+            self.rounds["first"] = record
+        self.rounds["last"] = record
         self.generator_rounds += 1
         self.generator_seconds += time.perf_counter() - started
 
@@ -202,6 +231,19 @@ class MateKD(TrainingMethod):
     def callbacks(self) -> list[TrainerCallback]:
         return [GeneratorRounds(self)]
 
+    def pass_models(self, model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+        return {**super().pass_models(model), "generator": self.generator}
+
+    def pass_tokens(self, tokens: int) -> dict[str, dict[str, int]]:
+        """Per student batch: the student's clean and perturbed passes (forward and backward each), the teacher's
+        forward on the perturbed input, the generator's sampling forward. Per generator step: the generator's
+        forward and backward, the student's and the teacher's forward and the backward through them to their
+        inputs (no weight gradients: the teacher is frozen and the student is not updated there)."""
+        forward, backward = self.generator_tokens["forward"], self.generator_tokens["backward"]
+        return {"student": {"forward": 2 * tokens + forward, "backward": 2 * tokens, "input_backward": backward},
+                "teacher": {"forward": tokens + forward, "input_backward": backward},
+                "generator": {"forward": tokens + forward, "backward": backward}}
+
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The generator, its Adam state, its random stream and how far its batch stream has gone."""
         tensors = {f"generator.{k}": v.clone() for k, v in self.generator.state_dict().items()}
@@ -210,7 +252,8 @@ class MateKD(TrainingMethod):
             tensors.update({f"adam.{index}.{k}": torch.as_tensor(v).clone() for k, v in values.items()})
         tensors["rng"] = self.rng.get_state()
         meta = {"generator_steps": self.generator_steps, "generator_rounds": self.generator_rounds,
-                "generator_seconds": self.generator_seconds, "adam_param_groups": optimizer["param_groups"]}
+                "generator_seconds": self.generator_seconds, "adam_param_groups": optimizer["param_groups"],
+                "generator_tokens": dict(self.generator_tokens), "rounds": self.rounds}
         return tensors, meta
 
     def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -225,10 +268,16 @@ class MateKD(TrainingMethod):
         self.rng.set_state(tensors["rng"])
         self.generator_steps, self.generator_rounds = meta["generator_steps"], meta["generator_rounds"]
         self.generator_seconds = meta["generator_seconds"]
+        self.generator_tokens = dict(meta["generator_tokens"])
+        self.rounds = {k: dict(v) for k, v in meta["rounds"].items()}
         for _ in range(self.generator_steps):  # the generator's batch stream continues where it stopped
             next(self.batches)
 
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
+        """Counts, and whether the generator learned: its objective D averaged over the first and the last round's
+        steps, and each of those rounds' gain (`generator_round`)."""
+        rounds = {f"generator_{stat}_{which}_round": self.rounds[which][key] if which in self.rounds else None
+                  for which in ("first", "last") for stat, key in (("divergence", "mean"), ("gain", "gain"))}
         return {"generator_steps": self.generator_steps, "generator_rounds": self.generator_rounds,
                 "generator_seconds": self.generator_seconds, "generator": str(self.generator_source),
-                "generator_untrained_weights": self.untrained_weights}
+                "generator_untrained_weights": self.untrained_weights, **rounds}

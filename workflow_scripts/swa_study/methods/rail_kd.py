@@ -88,7 +88,7 @@ class RailKD(TrainingMethod):
             raise ValueError(f"rail_kd: ce_weight + kd_weight + rail_weight must sum to 1, got {sum(self.weights):.6g}")
         if self.params["pooling"] not in ("cls", "mean"):
             raise ValueError(f"rail_kd: pooling must be 'cls' or 'mean', got {self.params['pooling']!r}")
-        self.epochs = EpochCounter()
+        self.epochs = EpochCounter(self)
         self.seed = 0
         self.layers_per_epoch: dict[int, list[int]] = {}
 
@@ -118,7 +118,8 @@ class RailKD(TrainingMethod):
         try:
             return super().train(model, tokenizer, train_dataset, args, log_path, heldout_dataset, job_callbacks)
         finally:
-            delattr(model, HEADS)  # the saved student is a plain classifier
+            if hasattr(model, HEADS):  # `finish` detached them unless training failed
+                delattr(model, HEADS)
 
     def compute_loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inputs = {key: batch[key] for key in MODEL_INPUTS if key in batch}
@@ -150,7 +151,15 @@ class RailKD(TrainingMethod):
     def load_state_dict(self, model: torch.nn.Module, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
         self.layers_per_epoch = {int(e): layers for e, layers in meta.get("rail_layers_per_epoch", {}).items()}
 
+    def pass_tokens(self, tokens: int) -> dict[str, dict[str, int]]:
+        """The student's passes and the teacher's forward pass on every training batch (its hidden states)."""
+        return {**super().pass_tokens(tokens), "teacher": {"forward": tokens}}
+
     def finish(self, model: torch.nn.Module) -> dict[str, Any]:
+        """Detach the heads (the saved student is a plain classifier, and the FLOPs count the student's own
+        parameters: the heads see one pooled row per example, not every token); the layers drawn per epoch."""
+        if hasattr(model, HEADS):
+            delattr(model, HEADS)
         return {
             "rail_teacher_layers": self.teacher.config.num_hidden_layers,
             "rail_layers_per_epoch": [self.layers_per_epoch[e] for e in sorted(self.layers_per_epoch)],

@@ -13,7 +13,8 @@ Details that keep it exact and comparable:
 - Gradient accumulation: each micro-batch gets its own e (Foret et al.'s m-sharpness with m = the micro-batch, as
   their data-parallel implementation does per device); gradients of earlier micro-batches are set aside during the
   two passes and added back, so the optimizer step sees the sum over micro-batches as usual.
-- The compute record shows the cost: forward_backward_passes (2 per micro-batch) and the count per optimizer step.
+- The compute record shows the cost: forward_backward_passes (2 per micro-batch), and train_flops counts both
+  passes (`pass_tokens`).
 """
 from __future__ import annotations
 
@@ -68,6 +69,10 @@ class SharpnessAwareMinimization(TrainingMethod):
                     p.grad = g if p.grad is None else p.grad.add_(g)
         self.passes += 2
         return loss
+
+    def pass_tokens(self, tokens: int) -> dict[str, dict[str, int]]:
+        """Two forward and two backward passes of the student on every micro-batch."""
+        return {"student": {"forward": 2 * tokens, "backward": 2 * tokens}}
 
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """The pass count; SAM keeps no other state between steps (the ascent step is rebuilt per micro-batch, and
