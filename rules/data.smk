@@ -12,6 +12,10 @@ rule prepare_data:
         heldout_size=config["data"]["heldout_size"],
         trust_remote_code=config["models"]["trust_remote_code"],
         family_settings=family_settings,
+    # every task's data is read (and its bad rows reported) before any training starts, wherever a core is free for
+    # it: a data error then costs no compute in the other tasks (with one core, never; with more, a teacher whose
+    # data is ready may start beside the last data job)
+    priority: 20
     resources:
         **job_resources("data"),
     conda:

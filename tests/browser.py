@@ -44,15 +44,23 @@ def wait_for_http(url: str, timeout: float = 240.0) -> None:
         time.sleep(1)
 
 
-def page_text(url: str, budget_ms: int = 30000) -> tuple[str, str]:
-    """(rendered DOM, its visible text with whitespace collapsed) of `url` after `budget_ms` of virtual time."""
-    with tempfile.TemporaryDirectory() as profile:
-        dom = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                              f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
-                             capture_output=True, text=True, timeout=300).stdout
-    text = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
-    text = re.sub(r"<[^>]+>", " ", text)
-    return dom, " ".join(text.split())
+def page_text(url: str, budget_ms: int = 30000, attempts: int = 3) -> tuple[str, str]:
+    """(rendered DOM, its visible text with whitespace collapsed) of `url` after `budget_ms` of virtual time.
+
+    A loaded machine can serve a single-page app's script bundles after Chromium's virtual time has run out, so
+    the dump shows no more than the page's title and its <noscript> text; then the page is loaded again (up to
+    `attempts` times, each with twice the budget) and the last dump is returned, whatever it shows."""
+    for attempt in range(attempts):
+        with tempfile.TemporaryDirectory() as profile:
+            dom = subprocess.run([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                                  f"--virtual-time-budget={budget_ms * 2 ** attempt}", "--dump-dom", url],
+                                 capture_output=True, text=True, timeout=300).stdout
+        text = re.sub(r"<(script|style)\b.*?</\1>", " ", dom, flags=re.S)
+        text = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+        rendered = re.sub(r"<(script|style|noscript|title)\b.*?</\1>", " ", dom, flags=re.S)
+        if len(re.sub(r"<[^>]+>", " ", rendered).split()) > 3:
+            break
+    return dom, text
 
 
 def inspect_report(report: Path, timeout: int = 180) -> dict:
