@@ -114,10 +114,14 @@ def test_a_second_snakemake_on_the_same_results_dir_is_refused(reference, tmp_pa
 
 def test_the_same_seed_gives_byte_identical_metrics_and_another_seed_does_not(reference, tmp_path):
     ref_dir, mirror = reference
-    result = run_snakemake(tmp_path, config_for(mirror, seeds=[1], checkpoints={"every_steps": 0}))
+    # without checkpoints, finetune and swa retrained from scratch (kd's runs repeat the reference's bytes after a
+    # kill and a resume: test_a_killed_training_job_resumes...; no teacher to train again here)
+    retrained = ["finetune", "swa"]
+    result = run_snakemake(tmp_path, config_for(mirror, seeds=[1], methods=retrained, checkpoints={"every_steps": 0}))
     assert result.returncode == 0, result.stderr[-3000:]
     for method in METHODS:
-        assert run_file(tmp_path, method, 1).read_bytes() == run_file(ref_dir, method, 1).read_bytes()
+        if method in retrained:
+            assert run_file(tmp_path, method, 1).read_bytes() == run_file(ref_dir, method, 1).read_bytes()
         assert run_file(ref_dir, method, 1).read_bytes() != run_file(ref_dir, method, 2).read_bytes()
         metrics = json.loads(run_file(ref_dir, method, 2).read_text())
         assert metrics["seed"] == 2 and set(metrics) == {"task", "method", "base_method", "seed", "main_metric",
