@@ -3,20 +3,23 @@
 One study is built per module and then probed in order: outputs, the MLflow mirror, a no-op rerun, a forced rerun
 that reproduces its metrics, and an edited hyper-parameter that reruns only its method.
 """
+import getpass
 import json
 import re
 import shutil
+import subprocess
 
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tiny_study import build_mirror, run_snakemake, tiny_config
+from tiny_study import REPO, build_mirror, run_snakemake, tiny_config
 
 TASKS, SEEDS = ["sst2", "stsb"], {"sst2": [1, 2], "stsb": [1]}  # stsb's second seed would test nothing new
 METHODS = ["finetune", "swa", "kd", "annealing_kd", "rail_kd", "mate_kd", "swa_kd"]
 TEACHER_METHODS = ["kd", "annealing_kd", "rail_kd", "mate_kd", "swa_kd"]  # rerun when the teacher changes
 RUNS = len(METHODS) * sum(len(seeds) for seeds in SEEDS.values())
+COMMIT = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
 STEPS = {"annealing_kd": 18}  # 48 rows / batch 8 x (2 + 1 phase epochs); the others 12
 
 
@@ -82,12 +85,18 @@ def test_mlflow_has_one_child_run_per_task_method_seed_under_a_parent(study):
     assert len(children) == RUNS
     assert len(parents) == len(TASKS) * len(METHODS)
     assert sorted(r.data.tags["run_key"] for r in runs if r.data.tags.get("kind") == "teacher") == ["teacher/sst2", "teacher/stsb"]
+    assert {r.data.tags["mlflow.source.name"] for r in runs if r.data.tags.get("kind") == "teacher"} == {
+        "workflow_scripts/train_teacher.py"}
     for child in children:
         parent = parents[child.data.tags["mlflow.parentRunId"]]
         assert parent.data.tags["run_key"] == f"{child.data.tags['task']}/{child.data.tags['method']}"
         assert "learning_rate" in child.data.params and child.data.params["seed"] == child.data.tags["seed"]
         assert any(key.startswith("validation_") for key in child.data.metrics)
         assert "version.torch" in child.data.tags
+        tags = child.data.tags  # MLflow's own source tags: the UI's Source, Version and User columns
+        assert tags["mlflow.source.name"] == "workflow_scripts/train_student.py" and tags["mlflow.source.type"] == "LOCAL"
+        assert tags["mlflow.source.git.commit"] == COMMIT and tags["git_dirty"] in ("true", "false")
+        assert tags["mlflow.user"] == getpass.getuser()
     experiment = client.get_experiment_by_name("tiny")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the runs
     for child in children:  # live runs: real start/end times, the data they used, one attempt each

@@ -124,3 +124,31 @@ def test_a_parent_is_updated_only_when_its_seeds_or_the_study_config_change(tmp_
     assert len(client.get_metric_history(parent, "score_mean")) == 2 and stored.stat().st_mtime_ns == stamp  # text not
     update_parent(client, parent, [child], [0.75, 0.9], "study: other\n")
     assert stored.read_text() == "study: other\n" and client.get_run(parent).info.end_time == int(1.7e9 * 1000)
+
+
+def test_runs_carry_mlflows_source_tags_and_whether_the_tree_was_dirty():
+    from swa_study.tracking.records import STUDENT_SCRIPT, version_tags
+
+    tags = version_tags({"git_commit": "abc123", "git_dirty": True, "user": "ada", "torch": "2.13.0"}, STUDENT_SCRIPT)
+    assert tags == {"version.torch": "2.13.0", "git_commit": "abc123", "mlflow.source.git.commit": "abc123",
+                    "git_dirty": "true", "mlflow.user": "ada", "mlflow.source.name": STUDENT_SCRIPT,
+                    "mlflow.source.type": "LOCAL"}
+    bare = version_tags({"git_dirty": None}, STUDENT_SCRIPT)  # outside a git checkout: no commit, no dirty flag
+    assert "git_dirty" not in bare and "mlflow.source.git.commit" not in bare
+
+
+def test_the_dirty_flag_sees_an_edited_tracked_file(tmp_path):
+    import subprocess
+
+    from swa_study.steps import git_dirty
+
+    assert git_dirty(tmp_path) is None  # not a checkout
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "code.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    (tmp_path / "notes.txt").write_text("untracked files do not count\n")
+    assert git_dirty(tmp_path) is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_dirty(tmp_path) is True

@@ -40,7 +40,7 @@ from swa_study.study.assets import mirror_root, resolve_model
 from swa_study.study.parallel import job_processes
 from swa_study.study.tasks import task_from_param
 from swa_study.tracking.live import LiveRun, log_evaluation, tracking_context
-from swa_study.tracking.records import final_metrics, flatten, version_tags
+from swa_study.tracking.records import STUDENT_SCRIPT, final_metrics, flatten, version_tags
 from swa_study.prediction import model_columns
 from swa_study.training import TrainSettings, training_arguments
 
@@ -101,7 +101,7 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
                    params={"task": task.name, "method": run_name, "base_method": method_name, "seed": seed,
                            "model": model_name, **flatten("", hp)},
                    tags={"study": study, "task": task.name, "method": run_name, "seed": str(seed), **kind,
-                         **version_tags(environment_facts())},
+                         **version_tags(environment_facts(), STUDENT_SCRIPT)},
                    data_info=data_info, task=task.name, method=method)
     live.start()
     args = training_arguments(TrainSettings.from_params(hp, seed), scratch, checkpoint_every=checkpoints["every_steps"])

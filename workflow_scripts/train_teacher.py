@@ -30,7 +30,7 @@ from swa_study.study.assets import mirror_root, resolve_model
 from swa_study.study.parallel import job_processes
 from swa_study.study.tasks import task_from_param
 from swa_study.tracking.live import LiveRun, tracking_context
-from swa_study.tracking.records import flatten, version_tags
+from swa_study.tracking.records import TEACHER_SCRIPT, flatten, version_tags
 from swa_study.prediction import model_columns
 from swa_study.training import TrainSettings, train_model, training_arguments
 
@@ -73,7 +73,7 @@ def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, 
                    attempt,
                    params={"task": task.name, "model": model_name, "seed": seed, **flatten("", hp)},
                    tags={"study": study, "task": task.name, "method": "teacher", "rule": "train_teacher",
-                         "kind": "teacher", **version_tags(environment_facts())},
+                         "kind": "teacher", **version_tags(environment_facts(), TEACHER_SCRIPT)},
                    data_info=data_info, task=task.name)
     live.start()
     try:  # the other ranks train alike (and score their share of the held-out rows), but write nothing the job keeps

@@ -70,14 +70,37 @@ def git_commit(folder: str | os.PathLike) -> str:
         return "unknown"
 
 
+def git_dirty(folder: str | os.PathLike) -> bool | None:
+    """Whether the checkout holds uncommitted changes to tracked files: then the commit alone does not say which
+    code ran (None outside a git checkout)."""
+    try:
+        return bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                                   capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def user_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container's numeric uid)
+        return "unknown"
+
+
 def environment_facts() -> dict[str, Any]:
-    """Versions and the code's commit, recorded with every run (and mirrored to MLflow as tags)."""
+    """Versions, the code's commit (and whether the tree was dirty) and the user, recorded with every run and
+    mirrored to MLflow as its standard source tags."""
     import datasets
     import torch
     import transformers
 
+    code = Path(__file__).resolve().parent
     return {
-        "git_commit": git_commit(Path(__file__).resolve().parent),
+        "git_commit": git_commit(code),
+        "git_dirty": git_dirty(code),
+        "user": user_name(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,

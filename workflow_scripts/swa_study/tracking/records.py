@@ -11,11 +11,15 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, SourceType
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME, MLFLOW_SOURCE_TYPE, MLFLOW_USER
 
 RUN_FILES = ("metrics.json", "train_info.json", "train_log.jsonl", "predictions.tsv")
 TEACHER_FILES = ("metrics.json", "train_log.jsonl")
 TRIAL_FILES = ("heldout.json", "train_info.json", "train_log.jsonl")
+# the step script behind each kind of run: MLflow's `mlflow.source.name`
+STUDENT_SCRIPT, TEACHER_SCRIPT = "workflow_scripts/train_student.py", "workflow_scripts/train_teacher.py"
+SOUP_SCRIPT = "workflow_scripts/make_soup.py"
 STEP_KEYS = {"loss": "train_loss", "learning_rate": "learning_rate", "grad_norm": "grad_norm",
              "phase": "phase", "anneal_t": "anneal_t"}  # the last two: Annealing-KD's phases
 TIMING = ("_runtime", "_samples_per_second", "_steps_per_second")  # the Trainer's evaluation timings: not metrics
@@ -72,11 +76,18 @@ def final_metrics(record: dict[str, Any], compute: dict[str, Any], measured: flo
     return [Metric(k, float(v), int(measured * 1000), 0) for k, v in values.items()]
 
 
-def version_tags(environment: dict[str, Any]) -> dict[str, str]:
+def version_tags(environment: dict[str, Any], script: str) -> dict[str, str]:
+    """Library versions, and MLflow's own source tags (the commit, the step script that ran, the user), which the
+    UI shows in its Source and User columns; `git_dirty` says whether the commit alone describes the code."""
     tags = {f"version.{k}": str(environment[k]) for k in ("torch", "transformers", "datasets", "python")
             if k in environment}
+    tags.update({MLFLOW_SOURCE_NAME: script, MLFLOW_SOURCE_TYPE: SourceType.to_string(SourceType.LOCAL)})
     if "git_commit" in environment:
-        tags["git_commit"] = str(environment["git_commit"])
+        tags["git_commit"] = tags[MLFLOW_GIT_COMMIT] = str(environment["git_commit"])
+    if environment.get("git_dirty") is not None:
+        tags["git_dirty"] = str(environment["git_dirty"]).lower()
+    if "user" in environment:
+        tags[MLFLOW_USER] = str(environment["user"])
     return tags
 
 

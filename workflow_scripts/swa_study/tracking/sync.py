@@ -17,8 +17,8 @@ from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 
 from ..io import read_json
-from .records import (RUN_FILES, TEACHER_FILES, TRIAL_FILES, dataset_inputs, final_metrics, fingerprint, flatten,
-                      step_metrics, version_tags)
+from .records import (RUN_FILES, SOUP_SCRIPT, STUDENT_SCRIPT, TEACHER_FILES, TEACHER_SCRIPT, TRIAL_FILES,
+                      dataset_inputs, final_metrics, fingerprint, flatten, step_metrics, version_tags)
 from .store import DATASET_RACE, ensure_parent, find_run, retrying
 
 
@@ -49,7 +49,8 @@ def student_image(folder: Path, study: str, log_models: bool) -> RunImage:
         metrics=step_metrics(folder / "train_log.jsonl")
         + final_metrics(record, compute, (folder / "metrics.json").stat().st_mtime),
         tags={"study": study, "task": task, "method": method, "seed": str(seed), "rule": "train_student",
-              "kind": "seed", **version_tags(info.get("environment", {}))},
+              "kind": "seed",
+              **version_tags(info.get("environment", {}), SOUP_SCRIPT if "soup" in info else STUDENT_SCRIPT)},
         artifacts=[folder / name for name in RUN_FILES] + ([folder / "model"] if log_models else []),
         parent_key=f"{task}/{method}", attempt=info.get("attempt"),
         start_time=compute.get("finished_at", 0) - compute.get("train_seconds", 0) if compute.get("finished_at") else None,
@@ -71,7 +72,8 @@ def trial_image(folder: Path, study: str) -> RunImage:
         metrics=step_metrics(folder / "train_log.jsonl")
         + final_metrics({"trial_heldout": scores["heldout"]}, compute, measured),
         tags={"study": study, "task": task, "method": method, "seed": str(info["seed"]), "trial": str(trial),
-              "rule": "train_trial", "kind": "trial", **version_tags(info.get("environment", {}))},
+              "rule": "train_trial", "kind": "trial",
+              **version_tags(info.get("environment", {}), STUDENT_SCRIPT)},
         artifacts=[folder / name for name in TRIAL_FILES], parent_key=f"{task}/{method}",
         attempt=info.get("attempt"),
         start_time=compute.get("finished_at", 0) - compute.get("train_seconds", 0) if compute.get("finished_at") else None,
@@ -97,7 +99,7 @@ def teacher_image(folder: Path, study: str) -> RunImage:
         metrics=step_metrics(folder / "train_log.jsonl")
         + final_metrics(record, compute, (folder / "metrics.json").stat().st_mtime),
         tags={"study": study, "task": record["task"], "method": "teacher", "rule": "train_teacher", "kind": "teacher",
-              **version_tags(record.get("environment", {}))},
+              **version_tags(record.get("environment", {}), TEACHER_SCRIPT)},
         artifacts=[folder / name for name in TEACHER_FILES], attempt=record.get("attempt"),
         start_time=compute.get("finished_at", 0) - compute.get("train_seconds", 0) if compute.get("finished_at") else None,
         end_time=compute.get("finished_at"), task=record["task"], data_info=record.get("data", {}),
