@@ -90,6 +90,8 @@ def test_mlflow_has_one_child_run_per_task_method_seed_under_a_parent(study):
     for child in children:
         parent = parents[child.data.tags["mlflow.parentRunId"]]
         assert parent.data.tags["run_key"] == f"{child.data.tags['task']}/{child.data.tags['method']}"
+        assert parent.info.status == "FINISHED" and parent.info.start_time <= child.info.start_time  # spans its
+        assert parent.info.end_time >= child.info.end_time - 2000  # seeds (ends at the last one's training end)
         assert "learning_rate" in child.data.params and child.data.params["seed"] == child.data.tags["seed"]
         assert any(key.startswith("validation_") for key in child.data.metrics)
         assert "version.torch" in child.data.tags

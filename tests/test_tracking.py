@@ -152,3 +152,34 @@ def test_the_dirty_flag_sees_an_edited_tracked_file(tmp_path):
     assert git_dirty(tmp_path) is False
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_dirty(tmp_path) is True
+
+
+def test_a_parent_is_running_while_a_child_trains_and_ends_with_its_last_child(tmp_path):
+    import init_tracking
+    from swa_study.tracking.live import LiveRun, tracking_context
+    from swa_study.tracking.sync import RunImage, update_parent
+
+    uri, init_file = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "init.json"
+    init_tracking.main("live", {"uri": uri, "artifact_location": str(tmp_path / "artifacts")},
+                       {"sst2/swa": {"task": "sst2", "method": "swa"}}, str(init_file))
+    client = MlflowClient(uri)
+    parent = client.search_runs([client.get_experiment_by_name("live").experiment_id])[0]
+    assert parent.info.status == "RUNNING" and parent.info.end_time is None  # the study has started
+    for seed in (1, 2):
+        live = LiveRun(tracking_context({"enabled": True, "uri": uri}, init_file), f"sst2/swa/seed{seed}",
+                       "sst2/swa", attempt=f"a{seed}", params={}, tags={"kind": "seed"}, task="sst2")
+        live.start()
+        assert client.get_run(parent.info.run_id).info.status == "RUNNING"  # while seed 1 and seed 2 train
+        live.on_train_end(None, SimpleNamespace(global_step=1), None)
+        live.close()
+        if seed == 1:  # the sync of an earlier study had ended it: the next child to start reopens it
+            update_parent(client, parent.info.run_id, [RunImage("sst2/swa/seed1", "f", {}, [], {}, [],
+                                                                end_time=time.time(), task="sst2")], [0.8], "")
+            assert client.get_run(parent.info.run_id).info.status == "FINISHED"
+    children = [r for r in client.search_runs([parent.info.experiment_id]) if r.data.tags.get("kind") == "seed"]
+    ends = [r.info.end_time / 1000 for r in children]
+    update_parent(client, parent.info.run_id, [RunImage(f"k{i}", "f", {}, [], {}, [], end_time=end, task="sst2")
+                                               for i, end in enumerate(ends)], [0.8, 0.9], "")
+    ended = client.get_run(parent.info.run_id).info
+    assert ended.status == "FINISHED" and ended.end_time == int(max(ends) * 1000)
+    assert ended.start_time <= min(r.info.start_time for r in children)  # it spans its children

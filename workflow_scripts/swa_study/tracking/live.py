@@ -19,7 +19,7 @@ from transformers import TrainerCallback
 
 from ..io import read_json
 from .records import dataset_inputs, record_metrics
-from .store import DATASET_RACE, client_for, find_run, retrying, warn_once
+from .store import DATASET_RACE, client_for, find_run, mark_running, retrying, warn_once
 
 FLUSH_SECONDS = 5.0
 
@@ -72,6 +72,7 @@ class LiveRun(TrainerCallback):
                 parent = self.context.get("parents", {}).get(self.parent_key) if self.parent_key else None
                 if parent:
                     tags["mlflow.parentRunId"] = parent
+                    mark_running(self.client, parent)
                 run = retrying(self.client.create_run, experiment, start_time=int(time.time() * 1000), tags=tags,
                                run_name=self.run_key)
                 self.run_id = run.info.run_id

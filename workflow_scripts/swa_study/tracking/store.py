@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from mlflow.entities import Run
+from mlflow.entities import Run, RunStatus
 from mlflow.tracking import MlflowClient
 
 T = TypeVar("T")
@@ -87,13 +87,23 @@ def find_run(client: MlflowClient, experiment: str, run_key: str) -> Run | None:
 
 
 def ensure_parent(client: MlflowClient, experiment: str, run_key: str, tags: dict[str, str]) -> str:
-    """The parent run that groups the seeds of one (task, method), created once."""
+    """The parent run that groups the seeds of one (task, method), created once. It stays RUNNING while its
+    children train (a child that starts marks it so again, `mark_running`); `mlflow_sync` ends it at its last
+    child's end, so it spans its children's times."""
     found = find_run(client, experiment, run_key)
     if found is not None:
         return found.info.run_id
     run = retrying(client.create_run, experiment, run_name=run_key, tags={"run_key": run_key, **tags})
-    retrying(client.set_terminated, run.info.run_id)
     return run.info.run_id
+
+
+RUNNING = RunStatus.to_string(RunStatus.RUNNING)
+
+
+def mark_running(client: MlflowClient, run_id: str) -> None:
+    """A parent whose child starts training is RUNNING again until the study's sync ends it."""
+    if retrying(client.get_run, run_id).info.status != RUNNING:
+        retrying(client.update_run, run_id, status=RUNNING)
 
 
 def warn_once(state: dict[str, bool], uri: str, error: BaseException, what: str) -> None:

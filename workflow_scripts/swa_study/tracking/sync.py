@@ -176,7 +176,7 @@ def update_parent(client: MlflowClient, parent_id: str, children: list[RunImage]
         retrying(client.log_inputs, parent_id, also=DATASET_RACE,
                  datasets=dataset_inputs(children[0].task, children[0].data_info))
     ends = [child.end_time for child in children if child.end_time]
-    if ends and parent.info.end_time != int(max(ends) * 1000):
+    if ends and (parent.info.end_time != int(max(ends) * 1000) or parent.info.status != "FINISHED"):
         retrying(client.set_terminated, parent_id, RunStatus.to_string(RunStatus.FINISHED), end_time=int(max(ends) * 1000))
     for key, value in (tags or {}).items():
         if parent.data.tags.get(key) != value:
