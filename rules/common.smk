@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
 from swa_study.io import remove_stale  # (standard library only)
-from swa_study.study.assets import AssetError, mirror_root, model_slug, resolve_model
+from swa_study.study.assets import AssetError, mirror_root, model_positions, model_slug, resolve_model
 from swa_study.study.config import ConfigError, read_config_file
 from swa_study.study.evidence import analysis_enabled, line_start
 from swa_study.study.plan import load_study
@@ -44,10 +44,21 @@ def check_assets(study):
         root = mirror_root(study.config["assets"]["mirror"])
         for task in study.tasks:
             for role in ("teacher", "student") if study.needs_teacher(task) else ("student",):
-                resolve_model(study.model_name(role, task), root, study.model_key(role, task))
+                folder = resolve_model(study.model_name(role, task), root, study.model_key(role, task))
+                check_input_length(study, task, role, folder)
             describe_source(study.tasks[task], root)
     except AssetError as error:
         fail(str(error))
+
+
+def check_input_length(study, task, role, folder):
+    """A max_length past the model's position embeddings fails in training with an index error: say it now."""
+    positions, length = model_positions(folder), study.input_length(task)
+    if positions is not None and length > positions:
+        family = study.tasks[task].family
+        key = f"{family}.max_length" if study.family_section(task).get("max_length") else "data.max_length"
+        fail(f"{CONFIG_NAME}: {key}: {length} tokens, but the {role} model of task {task!r} takes at most "
+             f"{positions} ({Path(folder) / 'config.json'}); lower {key}")
 
 
 def check_remote_code(study):

@@ -81,6 +81,9 @@ CASES = [
      r"config.yaml: tracking.uri: 'mlfow://localhost' has scheme 'mlfow'"),
     ("remote-code", lambda c, m, w: {**c, "models": {**c["models"], "trust_remote_code": True}},
      r"config.yaml: models.trust_remote_code: true, but .*tiny-\w+ ships no remote code"),
+    ("max-length-past-positions", lambda c, m, w: {**c, "data": {**c["data"], "max_length": 200}},
+     r"config.yaml: data.max_length: 200 tokens, but the teacher model of task 'sst2' takes at most 128 "
+     r"\(.*tiny-teacher/config.json\)"),
     ("empty-results-dir", lambda c, m, w: {**c, "results_dir": ""}, r"config.yaml: results_dir: '' does not name"),
     ("results-dir-under-file", lambda c, m, w: write(w / "afile", "x") or {**c, "results_dir": "afile/results"},
      r"config.yaml: results_dir: 'afile/results' cannot be a folder: '.*afile' is a file"),

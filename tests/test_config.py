@@ -83,10 +83,13 @@ def test_every_built_in_task_definition_is_valid():
         (lambda c: c["tracking"].update(uri="mlruns"), "config.yaml: tracking.uri: 'mlruns' has no scheme"),
         (lambda c: c["tracking"].update(uri="ftp://host/x"), "config.yaml: tracking.uri: 'ftp://host/x' has scheme 'ftp'"),
         (lambda c: c.update(colour="blue"), "config.yaml: (top level): Additional properties are not allowed ('colour' was unexpected)"),
+        (lambda c: c.update(seeds=[1, 2 ** 32]), "config.yaml: seeds[1]: 4294967296 is greater than the maximum of 4294967295"),
+        (lambda c: c.update(statistics={"references": ["finetune", "fintune"]}),
+         "config.yaml: statistics.references[1]: 'fintune' is neither a method"),
     ],
     ids=["wrong-type", "zero-batch", "unknown-method", "unknown-task", "negative-lr", "misspelt-key", "swa-start",
          "swa-schedule", "no-seeds", "duplicate-seeds", "empty-results-dir", "root-results-dir", "no-uri-scheme",
-         "unknown-uri-scheme", "unknown-top-level-key"],
+         "unknown-uri-scheme", "unknown-top-level-key", "seed-past-32-bits", "unknown-reference"],
 )
 def test_config_mistakes_are_one_line_naming_the_key(edit, expected):
     config = load("config.yaml")
@@ -218,8 +221,13 @@ def test_task_definitions_may_live_in_a_file_of_their_own(tmp_path):
         ({"label_map": {"neg": 0, "pos": 2}}, "task_definitions.reviews.label_map.pos: class id 2 outside 0..1"),
         ({"num_labels": None}, "task_definitions.reviews.num_labels: None is not of type 'integer'"),
         ({"local": {"files": {"train": "a.csv"}}}, "task_definitions.reviews.local.files: no 'validation' file"),
+        ({"label_map": {"neg": 0, "bad": 0, "pos": 1}},
+         "task_definitions.reviews.label_map.bad: class 0 is already 'neg': two names for one class"),
+        ({"num_labels": 3, "metrics": ["accuracy", "f1"]},
+         "task_definitions.reviews.metrics[1]: 'f1' is binary F1 (class 1 positive) and this task has 3 classes"),
     ],
-    ids=["unknown-family", "unknown-metric", "main-metric", "metric-kind", "label-map", "num-labels", "no-dev-file"],
+    ids=["unknown-family", "unknown-metric", "main-metric", "metric-kind", "label-map", "num-labels", "no-dev-file",
+         "two-names-one-class", "binary-f1-on-three-classes"],
 )
 def test_a_bad_task_definition_is_one_line_naming_file_and_key(changes, expected):
     message = error_of(own_task(**changes))
@@ -295,3 +303,21 @@ def test_a_task_may_name_its_own_teacher_and_student():
     assert error_of(unmatched, "swa-ablation.yaml") == (
         "swa-ablation.yaml: statistics.matched.swa_lr2x: 'finetune_lr8x' is not a method of this study (finetune, "
         "swa, swa_cyclic, swa_per_epoch, swa_late, swa_lr2x, swa_lr4x, finetune_lr2x, finetune_lr4x)")
+
+
+def test_the_positions_a_checkpoint_takes_come_from_its_config(tmp_path):
+    import json
+
+    from swa_study.study.assets import model_positions
+
+    def positions(**config):
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(config))
+        return model_positions(folder)
+
+    assert positions(model_type="bert", max_position_embeddings=512) == 512
+    assert positions(model_type="roberta", max_position_embeddings=514) == 512  # offset by the padding index
+    assert positions(model_type="gpt2", n_positions=1024) == 1024
+    assert positions(model_type="t5", n_positions=512) is None  # relative positions: no hard limit
+    assert model_positions(tmp_path / "a-hub-id") is None  # nothing local to read at planning

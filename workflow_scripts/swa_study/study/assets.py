@@ -6,6 +6,7 @@ Mirror layout: <mirror>/models/<model name> (the last part of a Hub id) and the 
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -55,3 +56,23 @@ def resolve_model(name: str, mirror: Path | None, key: str = "model") -> str:
 def model_slug(name: str) -> str:
     """A file-name-safe name for a model, used to key caches that depend on its tokenizer."""
     return name.rstrip("/").split("/")[-1] if _looks_like_path(name) else name.replace("/", "--")
+
+
+# position embeddings offset by the padding index: such models take max_position_embeddings - 2 tokens
+OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "bart", "mbart")
+
+
+def model_positions(folder: str | Path) -> int | None:
+    """How many tokens a local checkpoint's absolute position embeddings can take (its config.json), or None when
+    it has no such limit (relative positions, as T5) or no local files (a Hub id, resolved at run time)."""
+    config_file = Path(folder) / "config.json"
+    if not config_file.is_file():
+        return None
+    config = json.loads(config_file.read_text())
+    model_type = config.get("model_type", "")
+    if model_type == "gpt2":
+        return config.get("n_positions")
+    positions = config.get("max_position_embeddings")
+    if not isinstance(positions, int) or model_type in ("t5", "mt5"):
+        return None
+    return positions - 2 if model_type in OFFSET_POSITIONS else positions

@@ -208,6 +208,10 @@ def load_study(config: dict[str, Any], config_name: str, config_dir: str | Path)
                                   config_name)
     study = Study(config=config, tasks=tasks, methods=chosen, seeds=list(config["seeds"]),
                   trial_settings=trial_settings)
+    for i, reference in enumerate(config["statistics"]["references"]):  # one the study does not run is skipped
+        if reference not in methods and reference not in variants:
+            raise ConfigError(f"{config_name}: statistics.references[{i}]: {reference!r} is neither a method "
+                              f"({', '.join(methods)}) nor a variant defined under `variants`")
     for method, reference in config["statistics"]["matched"].items():
         for name in (method, reference):
             if name not in chosen:

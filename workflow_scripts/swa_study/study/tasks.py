@@ -127,6 +127,9 @@ def task_from_definition(name: str, definition: dict[str, Any], where: str) -> T
         if family == "classification" and (metric in REGRESSION_METRICS) != (num_labels == 1):
             kind = "scores (num_labels 1)" if metric in REGRESSION_METRICS else "classes (num_labels >= 2)"
             raise fail(f"metrics[{i}]", f"metric {metric!r} needs {kind}; this task has num_labels {num_labels}")
+        if metric == "f1" and family == "classification" and num_labels > 2:
+            raise fail(f"metrics[{i}]", f"'f1' is binary F1 (class 1 positive) and this task has {num_labels} "
+                                        "classes; use accuracy or matthews_correlation")
     if definition["main_metric"] not in metrics:
         raise fail("main_metric", f"{definition['main_metric']!r} is not one of the task's metrics {list(metrics)}")
     label_map = definition.get("label_map")
@@ -135,6 +138,12 @@ def task_from_definition(name: str, definition: dict[str, Any], where: str) -> T
         bad = [key for key, value in label_map.items() if not 0 <= value < (num_labels or 0)]
         if bad:
             raise fail(f"label_map.{bad[0]}", f"class id {label_map[bad[0]]} outside 0..{num_labels - 1}")
+        names_of: dict[int, str] = {}
+        for key, value in label_map.items():
+            if value in names_of:
+                raise fail(f"label_map.{key}", f"class {value} is already {names_of[value]!r}: two names for one "
+                                               "class would merge them silently")
+            names_of[value] = key
     columns = definition.get("columns", {})
     local = definition.get("local")
     hub = definition.get("hub")
