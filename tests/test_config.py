@@ -17,10 +17,15 @@ STUDY_CONFIGS = sorted(p.name for p in CONFIG_DIR.glob("*.yaml") if p.name not i
                                                                                       "tasks.yaml"))
 
 
+# studies that overlay another study file (`--configfile config/<base> config/<name>`)
+OVERLAYS_OF = {"swa-ablation-lr.yaml": "swa-ablation.yaml"}
+
+
 def load(name):
-    """A shipped study as `snakemake --configfile config/<name>` runs it: the file over config/config.yaml."""
-    default = yaml.safe_load((CONFIG_DIR / "config.yaml").read_text())
-    return overlay(default, yaml.safe_load((CONFIG_DIR / name).read_text()))
+    """A shipped study as `snakemake --configfile config/<name>` runs it: the file over config/config.yaml (over
+    its base study first, for the files of OVERLAYS_OF)."""
+    below = load(OVERLAYS_OF[name]) if name in OVERLAYS_OF else yaml.safe_load((CONFIG_DIR / "config.yaml").read_text())
+    return overlay(below, yaml.safe_load((CONFIG_DIR / name).read_text()))
 
 
 def test_a_study_file_overlays_the_default_config_as_snakemake_merges_them():
