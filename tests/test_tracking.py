@@ -183,3 +183,32 @@ def test_a_parent_is_running_while_a_child_trains_and_ends_with_its_last_child(t
     ended = client.get_run(parent.info.run_id).info
     assert ended.status == "FINISHED" and ended.end_time == int(max(ends) * 1000)
     assert ended.start_time <= min(r.info.start_time for r in children)  # it spans its children
+
+
+def test_a_job_that_raises_leaves_its_run_failed_and_its_resume_reopens_it(tmp_path):
+    import init_tracking
+    from swa_study.tracking.live import LiveRun, tracking_context
+
+    uri, init_file = f"sqlite:///{tmp_path}/mlflow.db", tmp_path / "init.json"
+    init_tracking.main("broken", {"uri": uri, "artifact_location": str(tmp_path / "artifacts")},
+                       {"sst2/kd": {"task": "sst2", "method": "kd"}}, str(init_file))
+
+    def job(fails: bool) -> LiveRun:
+        live = LiveRun(tracking_context({"enabled": True, "uri": uri}, init_file), "sst2/kd/seed1", "sst2/kd",
+                       attempt="a1", params={}, tags={"kind": "seed"}, task="sst2")
+        live.start()
+        try:  # what train_student.main does around training
+            if fails:
+                raise RuntimeError("CUDA out of memory")
+            live.on_train_end(None, SimpleNamespace(global_step=1), None)
+        except BaseException:
+            live.fail()
+        finally:
+            live.close()
+        return live
+
+    client = MlflowClient(uri)
+    run_id = job(fails=True).run_id
+    assert client.get_run(run_id).info.status == "FAILED"
+    assert job(fails=False).run_id == run_id  # the same attempt resumed: the same run, FINISHED now
+    assert client.get_run(run_id).info.status == "FINISHED"

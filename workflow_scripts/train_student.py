@@ -110,6 +110,9 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
             compute = method.train(model, tokenizer, train.select_columns(model_columns(train, extra)), args,
                                    log_path, job_callbacks=(live,),
                                    heldout_dataset=heldout.select_columns(model_columns(heldout)) if heldout else None)
+    except BaseException:  # an error, Ctrl-C: the MLflow run shows FAILED, not RUNNING
+        live.fail()
+        raise
     finally:
         live.close()
     if output_model is not None:

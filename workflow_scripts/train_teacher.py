@@ -86,6 +86,9 @@ def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, 
                 compute_metrics=heldout_metrics if heldout else None, resume_from=latest_checkpoint(scratch),
                 extra_callbacks=(live,),
             )
+    except BaseException:  # an error, Ctrl-C: the MLflow run shows FAILED, not RUNNING
+        live.fail()
+        raise
     finally:
         live.close()
     if not main_rank:

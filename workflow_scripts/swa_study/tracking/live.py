@@ -62,6 +62,7 @@ class LiveRun(TrainerCallback):
             found = find_run(self.client, experiment, self.run_key)
             if found is not None and found.data.tags.get("attempt") == self.attempt:  # resumed from a checkpoint
                 self.run_id = found.info.run_id
+                mark_running(self.client, self.run_id)  # it may have ended FAILED when the job broke
                 for key in ("train_loss", "learning_rate", "grad_norm"):
                     history = retrying(self.client.get_metric_history, self.run_id, key)
                     self.logged_steps.update((key, m.step) for m in history)
@@ -122,6 +123,16 @@ class LiveRun(TrainerCallback):
                          end_time=int(time.time() * 1000))
             except Exception as error:  # noqa: BLE001
                 warn_once(self.state, self.context["uri"], error, "closing the run")
+
+    def fail(self) -> None:
+        """The job raised: its run ends FAILED instead of staying RUNNING (a resume of this attempt reopens it)."""
+        self.flush()
+        if self.active:
+            try:
+                retrying(self.client.set_terminated, self.run_id, RunStatus.to_string(RunStatus.FAILED),
+                         end_time=int(time.time() * 1000))
+            except Exception as error:  # noqa: BLE001
+                warn_once(self.state, self.context["uri"], error, "marking the run failed")
 
     def close(self) -> None:
         self.stop.set()
