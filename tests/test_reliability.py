@@ -66,7 +66,9 @@ def wait_for(predicate, timeout=300.0, interval=0.01):
 def test_a_killed_training_job_resumes_and_ends_exactly_like_an_uninterrupted_one(reference, tmp_path):
     ref_dir, mirror = reference
     config = config_for(mirror, seeds=[1])
-    for method in METHODS:
+    # swa (its averaged weights, a torn checkpoint) and kd (the teacher's logits); fine-tuning's resume is theirs
+    # without those, and every method's resume is checked in-process at and between epochs (test_resume.py)
+    for method in ["swa", "kd"]:
         target = str(run_file(tmp_path, method, 1).relative_to(tmp_path))
         process = start_snakemake(tmp_path, config, target)
         checkpoints = run_file(tmp_path, method, 1, "checkpoints")
