@@ -203,7 +203,7 @@ def test_bad_input_stops_before_any_training(tmp_path, study):
     shutil.copytree(workdir / "mirror", mirror)
     train = mirror / "glue_data" / "SST-2" / "train.tsv"
     train.write_text(train.read_text() + "an odd one .\t7\n")
-    result = run_snakemake(tmp_path, {**config, "tasks": ["sst2"], "assets": {"mirror": str(mirror)}})
+    result = run_snakemake(tmp_path, {**config, "tasks": ["sst2"], "seeds_by_task": {}, "assets": {"mirror": str(mirror)}})
     assert result.returncode != 0
     assert re.search(r"error: .*SST-2/train.tsv: line 58: column 'label' has '7' outside 0..1", result.stderr)
     assert not (tmp_path / "results" / "teacher").exists() and not (tmp_path / "results" / "runs").exists()
