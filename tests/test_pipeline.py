@@ -19,8 +19,12 @@ TASKS, SEEDS = ["sst2", "stsb"], {"sst2": [1, 2], "stsb": [1]}  # stsb's second 
 METHODS = ["finetune", "swa", "kd", "annealing_kd", "rail_kd", "mate_kd", "swa_kd"]
 TEACHER_METHODS = ["kd", "annealing_kd", "rail_kd", "mate_kd", "swa_kd"]  # rerun when the teacher changes
 RUNS = len(METHODS) * sum(len(seeds) for seeds in SEEDS.values())
-COMMIT = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
 STEPS = {"annealing_kd": 18}  # 48 rows / batch 8 x (2 + 1 phase epochs); the others 12
+
+
+def is_commit(sha: str) -> bool:
+    """A commit of this repository (full hash)."""
+    return len(sha) == 40 and subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=REPO).returncode == 0
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -95,16 +99,17 @@ def test_mlflow_has_one_child_run_per_task_method_seed_under_a_parent(study):
         assert "learning_rate" in child.data.params and child.data.params["seed"] == child.data.tags["seed"]
         assert any(key.startswith("validation_") for key in child.data.metrics)
         assert "version.torch" in child.data.tags
-        tags = child.data.tags  # MLflow's own source tags: the UI's Source, Version and User columns
-        assert tags["mlflow.source.name"] == "workflow_scripts/train_student.py" and tags["mlflow.source.type"] == "LOCAL"
-        assert tags["mlflow.source.git.commit"] == COMMIT and tags["git_dirty"] in ("true", "false")
-        assert tags["mlflow.user"] == getpass.getuser()
     experiment = client.get_experiment_by_name("tiny")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the runs
     for child in children:  # live runs: real start/end times, the data they used, one attempt each
         info = json.loads((workdir / "results" / "runs" / child.data.tags["task"] / child.data.tags["method"]
                            / f"seed{child.data.tags['seed']}" / "train_info.json").read_text())
         assert child.data.tags["attempt"] == info["attempt"]
+        tags = child.data.tags  # MLflow's own source tags: the UI's Source, Version and User columns
+        assert tags["mlflow.source.name"] == "workflow_scripts/train_student.py" and tags["mlflow.source.type"] == "LOCAL"
+        assert tags["mlflow.source.git.commit"] == info["environment"]["git_commit"]  # the code the job ran:
+        assert is_commit(tags["mlflow.source.git.commit"]) and tags["git_dirty"] in ("true", "false")  # in the repo
+        assert tags["mlflow.user"] == getpass.getuser()
         assert child.info.end_time - child.info.start_time >= 1000 * info["compute"]["train_seconds"] * 0.9
         contexts = {i.tags[0].value for i in child.inputs.dataset_inputs}
         assert contexts == {"training", "selection", "evaluation"} | ({"test"} if child.data.tags["task"] == "stsb" else set())
@@ -203,7 +208,8 @@ def test_bad_input_stops_before_any_training(tmp_path, study):
     shutil.copytree(workdir / "mirror", mirror)
     train = mirror / "glue_data" / "SST-2" / "train.tsv"
     train.write_text(train.read_text() + "an odd one .\t7\n")
-    result = run_snakemake(tmp_path, {**config, "tasks": ["sst2"], "seeds_by_task": {}, "assets": {"mirror": str(mirror)}})
+    result = run_snakemake(tmp_path, {**config, "tasks": ["sst2"], "seeds_by_task": {},
+                                      "assets": {"mirror": str(mirror)}})
     assert result.returncode != 0
     assert re.search(r"error: .*SST-2/train.tsv: line 58: column 'label' has '7' outside 0..1", result.stderr)
     assert not (tmp_path / "results" / "teacher").exists() and not (tmp_path / "results" / "runs").exists()

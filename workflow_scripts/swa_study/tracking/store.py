@@ -101,7 +101,8 @@ RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 
 
 def mark_running(client: MlflowClient, run_id: str) -> None:
-    """A parent whose child starts training is RUNNING again until the study's sync ends it."""
+    """RUNNING again: a parent whose child starts training (until the study's sync ends it), a run resumed after
+    its job broke."""
     if retrying(client.get_run, run_id).info.status != RUNNING:
         retrying(client.update_run, run_id, status=RUNNING)
 
