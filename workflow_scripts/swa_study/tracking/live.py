@@ -116,23 +116,20 @@ class LiveRun(TrainerCallback):
             warn_once(self.state, self.context["uri"], error, "logging metrics")
 
     def on_train_end(self, args, state, control, **kwargs):
-        self.flush()
-        if self.active:
-            try:
-                retrying(self.client.set_terminated, self.run_id, RunStatus.to_string(RunStatus.FINISHED),
-                         end_time=int(time.time() * 1000))
-            except Exception as error:  # noqa: BLE001
-                warn_once(self.state, self.context["uri"], error, "closing the run")
+        self.end(RunStatus.FINISHED)
 
     def fail(self) -> None:
         """The job raised: its run ends FAILED instead of staying RUNNING (a resume of this attempt reopens it)."""
+        self.end(RunStatus.FAILED)
+
+    def end(self, status: int) -> None:
         self.flush()
         if self.active:
             try:
-                retrying(self.client.set_terminated, self.run_id, RunStatus.to_string(RunStatus.FAILED),
+                retrying(self.client.set_terminated, self.run_id, RunStatus.to_string(status),
                          end_time=int(time.time() * 1000))
             except Exception as error:  # noqa: BLE001
-                warn_once(self.state, self.context["uri"], error, "marking the run failed")
+                warn_once(self.state, self.context["uri"], error, "ending the run")
 
     def close(self) -> None:
         self.stop.set()
