@@ -97,11 +97,12 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
     kind = {"rule": "train_trial", "kind": "trial", "trial": str(trial)} if trial is not None else \
         {"rule": "train_student", "kind": "seed"}
     context = tracking_context(tracking, tracking_init)
+    environment = environment_facts()  # once: the tags and train_info.json name the same commit
     live = LiveRun(context, run_key, f"{task.name}/{run_name}", attempt,
                    params={"task": task.name, "method": run_name, "base_method": method_name, "seed": seed,
                            "model": model_name, **flatten("", hp)},
                    tags={"study": study, "task": task.name, "method": run_name, "seed": str(seed), **kind,
-                         **version_tags(environment_facts(), STUDENT_SCRIPT)},
+                         **version_tags(environment, STUDENT_SCRIPT)},
                    data_info=data_info, task=task.name, method=method)
     live.start()
     args = training_arguments(TrainSettings.from_params(hp, seed), scratch, checkpoint_every=checkpoints["every_steps"])
@@ -120,7 +121,7 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
     write_json(output_info, {
         "task": task.name, "method": run_name, "base_method": method_name, "seed": seed, "model": model_name,
         "hyperparameters": hp, "compute": compute, "attempt": attempt, "data": data_info,
-        "environment": environment_facts(), **({"trial": trial} if trial is not None else {}),
+        "environment": environment, **({"trial": trial} if trial is not None else {}),
         **({"tuning": tuning} if tuning is not None else {}),
     })
     if output_heldout is not None:  # a trial: its score on the held-out rows decides the setting, never the dev split

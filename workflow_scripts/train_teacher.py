@@ -69,11 +69,12 @@ def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, 
     def heldout_metrics(prediction) -> dict[str, float]:
         return compute_task_metrics(task, predictions_from_logits(task, prediction.predictions), prediction.label_ids)
 
+    environment = environment_facts()  # once: the tags and metrics.json name the same commit
     live = LiveRun(tracking_context(tracking if main_rank else None, tracking_init), f"teacher/{task.name}", None,
                    attempt,
                    params={"task": task.name, "model": model_name, "seed": seed, **flatten("", hp)},
                    tags={"study": study, "task": task.name, "method": "teacher", "rule": "train_teacher",
-                         "kind": "teacher", **version_tags(environment_facts(), TEACHER_SCRIPT)},
+                         "kind": "teacher", **version_tags(environment, TEACHER_SCRIPT)},
                    data_info=data_info, task=task.name)
     live.start()
     try:  # the other ranks train alike (and score their share of the held-out rows), but write nothing the job keeps
@@ -98,7 +99,7 @@ def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, 
     write_json(output_metrics, {
         "task": task.name, "method": "teacher", "seed": seed, "model": model_name, "main_metric": task.main_metric,
         **metrics, "compute": compute, "hyperparameters": hp, "attempt": attempt, "data": data_info,
-        "environment": environment_facts(),
+        "environment": environment,
     })
     if not checkpoints["keep"]:
         shutil.rmtree(scratch, ignore_errors=True)
