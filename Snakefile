@@ -22,6 +22,7 @@ include: "rules/common.smk"  # checks the config (config/schema.yaml, methods.ya
 
 check_assets(STUDY)
 check_remote_code(STUDY)
+check_shared_vocabulary(STUDY)
 note_skipped_pairs(STUDY)
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
 
 from swa_study.io import remove_stale  # (standard library only)
-from swa_study.study.assets import AssetError, mirror_root, model_positions, model_slug, resolve_model
+from swa_study.study.assets import (AssetError, mirror_root, model_positions, model_slug, resolve_model,
+                                    tokenizer_vocabulary)
 from swa_study.study.config import ConfigError, read_config_file
 from swa_study.study.evidence import analysis_enabled, line_start
 from swa_study.study.plan import load_study
@@ -59,6 +60,25 @@ def check_input_length(study, task, role, folder):
         key = f"{family}.max_length" if study.family_section(task).get("max_length") else "data.max_length"
         fail(f"{CONFIG_NAME}: {key}: {length} tokens, but the {role} model of task {task!r} takes at most "
              f"{positions} ({Path(folder) / 'config.json'}); lower {key}")
+
+
+def check_shared_vocabulary(study):
+    """Methods that run the teacher on the student's token ids (RAIL-KD, MATE-KD, KD on generation), and QA's cached
+    per-token logits, need one vocabulary for both: compare the local tokenizers' files now, not after the teacher
+    has trained."""
+    root = mirror_root(config["assets"]["mirror"])
+    for task in study.tasks:
+        same_ids = [m for m in study.methods if study.applies(m, task) and ("model" in study.teacher_inputs(m, task)
+                    or (study.family(task) == "qa" and "logits" in study.teacher_inputs(m, task)))]
+        if not same_ids:
+            continue
+        folders = {role: resolve_model(study.model_name(role, task), root, study.model_key(role, task))
+                   for role in ("teacher", "student")}
+        vocabularies = [tokenizer_vocabulary(folder) for folder in folders.values()]
+        if None not in vocabularies and vocabularies[0] != vocabularies[1]:
+            fail(f"{CONFIG_NAME}: {study.model_key('teacher', task)}: the teacher {folders['teacher']} and the student "
+                 f"{folders['student']} of task {task!r} have different vocabularies, but {', '.join(same_ids)} "
+                 "feed the student's token ids to the teacher; choose a pair with one tokenizer or drop those methods")
 
 
 def check_remote_code(study):

@@ -11,6 +11,7 @@ rule train_student:
         model=student_model,
         mirror=config["assets"]["mirror"],
         trust_remote_code=config["models"]["trust_remote_code"],
+        pad_token=config["models"]["pad_token"],
         hp=method_hyperparameters,
         checkpoints=config["checkpoints"],
         stale=stale_after_training,

@@ -10,6 +10,7 @@ rule train_teacher:
         model=teacher_model,
         mirror=config["assets"]["mirror"],
         trust_remote_code=config["models"]["trust_remote_code"],
+        pad_token=config["models"]["pad_token"],
         hp=teacher_hyperparameters,
         seed=config["teacher"]["seed"],
         family_settings=family_settings,

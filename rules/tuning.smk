@@ -21,6 +21,7 @@ rule train_trial:
         model=student_model,
         mirror=config["assets"]["mirror"],
         trust_remote_code=config["models"]["trust_remote_code"],
+        pad_token=config["models"]["pad_token"],
         hp=trial_hyperparameters,
         setting=trial_setting,
         seed=config["tuning"]["seed"],

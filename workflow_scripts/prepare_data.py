@@ -10,13 +10,12 @@ Run:     snakemake --cores all -R prepare_data     (or any target that needs it)
 """
 from pathlib import Path
 
-from transformers import AutoTokenizer
-
 from swa_study.families import prepare_task
 from swa_study.io import atomic_dir, write_json
 from swa_study.steps import step_log
 from swa_study.study.assets import mirror_root, resolve_model
 from swa_study.study.tasks import task_from_param
+from swa_study.text_inputs import load_tokenizer
 
 
 def main(
@@ -35,15 +34,16 @@ def main(
     task = task_from_param(task_param)
     root = mirror_root(mirror)
     model_path = resolve_model(model_name, root)
-    tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
-    splits, sources = prepare_task(task, tokenizer, model_path, root, max_length, train_size, eval_size, sample_seed,
-                                   family_settings, trust_remote_code, heldout_size)  # raises on bad data
+    tokenizer = load_tokenizer(model_path, trust_remote_code)
+    splits, sources, truncated = prepare_task(task, tokenizer, model_path, root, max_length, train_size, eval_size,
+                                              sample_seed, family_settings, trust_remote_code,
+                                              heldout_size)  # raises on bad data
     with atomic_dir(output_dir) as staging:
         for name, split in splits.items():
             split.save_to_disk(str(Path(staging) / name))
         write_json(Path(staging) / "info.json", {
             "task": task.name, "tokenizer": model_name, "sources": sources,
-            "rows": {name: len(split) for name, split in splits.items()},
+            "rows": {name: len(split) for name, split in splits.items()}, "truncated": truncated,
             "max_length": max_length, "sample_seed": sample_seed, "heldout_size": heldout_size,
         })
 

@@ -42,13 +42,14 @@ from swa_study.study.tasks import task_from_param
 from swa_study.tracking.live import LiveRun, log_evaluation, tracking_context
 from swa_study.tracking.records import STUDENT_SCRIPT, final_metrics, flatten, version_tags
 from swa_study.prediction import model_columns
+from swa_study.text_inputs import input_facts
 from swa_study.training import TrainSettings, training_arguments
 
 
 def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remote_code, data_dir, teacher_logits,
          hp, threads, output_model, output_log, output_info, teacher_model=None, checkpoints=None,
          stale=(), tracking=None, tracking_init=None, study="", processes=1, attempt=None, trial=None,
-         output_heldout=None, setting=None, selected=None) -> None:
+         output_heldout=None, setting=None, selected=None, pad_token=None) -> None:
     arguments = dict(locals())  # what each rank's `main` gets when this job trains data-parallel
     main_rank = distributed.is_main()
     if main_rank:
@@ -63,7 +64,8 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
     teacher_inputs = [Path(p) for p in (teacher_logits, teacher_model) if p is not None]
     data_info = read_json(Path(data_dir) / "info.json")
     fingerprint = {"model": model_name, "method": method_name, "hp": hp, "seed": seed,
-                   "data": data_info, "teacher": files_digest(teacher_inputs)}
+                   "data": data_info, "teacher": files_digest(teacher_inputs),
+                   **({"pad_token": pad_token} if pad_token is not None else {})}
     scratch = Path(output_info).parent / "checkpoints"
     if attempt is None:  # the launching process (or the only one) claims the folder; ranks get the attempt
         scratch = claim_folder(scratch, fingerprint)  # kept across a kill
@@ -83,7 +85,7 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
         extra = ("teacher_logits",)
     student_path = resolve_model(model_name, mirror_root(mirror))
     init_seed = seed if hp.get("init_seed") is None else int(hp["init_seed"])  # a fixed one: soups' shared start
-    model, tokenizer = load_for_training(student_path, task, init_seed, trust_remote_code)  # head per task family
+    model, tokenizer = load_for_training(student_path, task, init_seed, trust_remote_code, pad_token)  # family's head
     method.setup(tokenizer=tokenizer, seed=seed, student_path=student_path, teacher_path=teacher_model, mirror=mirror)
     if not main_rank:  # the other ranks train alike and write nothing the job keeps
         with tempfile.TemporaryDirectory(prefix="swa-rank-") as folder:
@@ -121,7 +123,7 @@ def main(task_param, run_name, method_name, seed, model_name, mirror, trust_remo
     write_json(output_info, {
         "task": task.name, "method": run_name, "base_method": method_name, "seed": seed, "model": model_name,
         "hyperparameters": hp, "compute": compute, "attempt": attempt, "data": data_info,
-        "environment": environment, **({"trial": trial} if trial is not None else {}),
+        "environment": environment, "inputs": input_facts(tokenizer), **({"trial": trial} if trial is not None else {}),
         **({"tuning": tuning} if tuning is not None else {}),
     })
     if output_heldout is not None:  # a trial: its score on the held-out rows decides the setting, never the dev split
@@ -146,6 +148,7 @@ if "snakemake" in globals():
             model_name=snakemake.params.model,
             mirror=snakemake.params.mirror,
             trust_remote_code=snakemake.params.trust_remote_code,
+            pad_token=snakemake.params.pad_token,
             data_dir=snakemake.input.data,
             teacher_logits=snakemake.input.get("teacher_logits"),
             hp=snakemake.params.hp,

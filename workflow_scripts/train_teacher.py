@@ -32,12 +32,13 @@ from swa_study.study.tasks import task_from_param
 from swa_study.tracking.live import LiveRun, tracking_context
 from swa_study.tracking.records import TEACHER_SCRIPT, flatten, version_tags
 from swa_study.prediction import model_columns
+from swa_study.text_inputs import input_facts
 from swa_study.training import TrainSettings, train_model, training_arguments
 
 
 def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, threads,
          output_model, output_log, output_metrics, family_settings=None, max_length=128, checkpoints=None,
-         stale=(), tracking=None, tracking_init=None, study="", processes=1, attempt=None) -> None:
+         stale=(), tracking=None, tracking_init=None, study="", processes=1, attempt=None, pad_token=None) -> None:
     arguments = dict(locals())  # what each rank's `main` gets when this job trains data-parallel
     main_rank = distributed.is_main()
     if main_rank:
@@ -45,7 +46,8 @@ def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, 
     # Checkpoints let an interrupted teacher resume; a changed config must not resume from a stale one.
     checkpoints = checkpoints or {"every_steps": 0, "keep": False}
     data_info = read_json(Path(data_dir) / "info.json")
-    fingerprint = {"model": model_name, "hp": hp, "seed": seed, "data": data_info}
+    fingerprint = {"model": model_name, "hp": hp, "seed": seed, "data": data_info,
+                   **({"pad_token": pad_token} if pad_token is not None else {})}
     scratch = Path(output_model).parent / "checkpoints"
     if attempt is None:  # the launching process (or the only one) claims the folder; ranks get the attempt
         scratch = claim_folder(scratch, fingerprint)
@@ -58,7 +60,8 @@ def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, 
     set_threads(threads)
     task = task_from_param(task_param)
     splits = load_prepared(data_dir)
-    model, tokenizer = load_for_training(resolve_model(model_name, mirror_root(mirror)), task, seed, trust_remote_code)
+    model, tokenizer = load_for_training(resolve_model(model_name, mirror_root(mirror)), task, seed, trust_remote_code,
+                                         pad_token)
     settings = TrainSettings.from_params(hp, seed)
     heldout = splits.get("heldout")  # classification only; None when data.heldout_size is 0
     select = dict(eval_strategy="epoch", save_strategy="epoch", save_total_limit=1, load_best_model_at_end=True,
@@ -99,7 +102,7 @@ def main(task_param, model_name, mirror, trust_remote_code, data_dir, hp, seed, 
     write_json(output_metrics, {
         "task": task.name, "method": "teacher", "seed": seed, "model": model_name, "main_metric": task.main_metric,
         **metrics, "compute": compute, "hyperparameters": hp, "attempt": attempt, "data": data_info,
-        "environment": environment,
+        "environment": environment, "inputs": input_facts(tokenizer),
     })
     if not checkpoints["keep"]:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -112,6 +115,7 @@ if "snakemake" in globals():
             model_name=snakemake.params.model,
             mirror=snakemake.params.mirror,
             trust_remote_code=snakemake.params.trust_remote_code,
+            pad_token=snakemake.params.pad_token,
             data_dir=snakemake.input.data,
             hp=snakemake.params.hp,
             seed=snakemake.params.seed,

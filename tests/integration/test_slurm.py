@@ -92,7 +92,8 @@ def test_the_study_finishes_through_slurm_with_every_output(studies):
 def test_slurm_runs_score_exactly_as_local_runs_of_the_same_seeds(studies):
     local, cluster, _, _ = studies
     local_scores, cluster_scores = scores(local / "results"), scores(cluster / "results")
-    assert len(local_scores) == len(METHODS) * len(SEEDS) + 1  # every run and the teacher
+    assert len(local_scores) == len(METHODS) * len(SEEDS) + 2  # every run, the teacher and the trivial baseline
+    assert "baseline/sst2/metrics.json" in local_scores
     assert cluster_scores == local_scores
     varies = ["train_seconds", "peak_rss_mb"]  # the machine's, not the study's
     summary = [pd.read_csv(folder / "results" / "tables" / "runs.csv").drop(columns=varies, errors="ignore")

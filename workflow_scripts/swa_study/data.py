@@ -18,8 +18,9 @@ import numpy as np
 from .local_files import DataError, read_rows
 from .study.sources import describe_source
 from .study.tasks import TaskSpec
+from .text_inputs import encode_texts, warn_if_truncated
 
-__all__ = ["DataError", "attach_teacher_logits", "load_task_splits", "load_prepared", "split_training_rows",
+__all__ = ["DataError", "attach_teacher_logits", "count_truncated", "load_task_splits", "load_prepared", "split_training_rows",
            "subsample", "token_digest", "tokenize"]
 
 
@@ -119,14 +120,18 @@ def subsample(split: datasets.Dataset, size: int | None, seed: int) -> datasets.
     return split.shuffle(seed=seed).select(range(size))
 
 
+def _texts(batch: dict) -> tuple[list[str], list[str] | None]:
+    return batch["text_a"], batch["text_b"] if any(text is not None for text in batch["text_b"]) else None
+
+
 def tokenize(split: datasets.Dataset, tokenizer, task: TaskSpec, max_length: int) -> datasets.Dataset:
     """Token ids without padding (the collator pads per batch); keeps `idx` and a float or int `label`.
 
     Regression labels are stored divided by `task.label_scale` (the training target); evaluation scales back.
+    Pairs go through text_inputs, which gives decoders a separator.
     """
     def encode(batch: dict) -> dict:
-        pairs = batch["text_b"] if any(text is not None for text in batch["text_b"]) else None
-        encoded = tokenizer(batch["text_a"], pairs, truncation=True, max_length=max_length)
+        encoded = encode_texts(tokenizer, *_texts(batch), max_length)
         if task.is_regression:
             encoded["label"] = [value / task.label_scale for value in batch["label"]]
         return encoded
@@ -134,6 +139,12 @@ def tokenize(split: datasets.Dataset, tokenizer, task: TaskSpec, max_length: int
     encoded = split.map(encode, batched=True, remove_columns=["text_a", "text_b"])
     label_type = datasets.Value("float32") if task.is_regression else datasets.Value("int64")
     return encoded.cast_column("label", label_type)
+
+
+def count_truncated(split: datasets.Dataset, tokenizer, task: TaskSpec, max_length: int, split_name: str) -> int:
+    """How many rows `max_length` cuts; a warning names the task when that is more than a few per cent of them."""
+    lengths = [len(ids) for ids in encode_texts(tokenizer, *_texts(split[:]), None)["input_ids"]]
+    return warn_if_truncated(task.name, split_name, lengths, max_length)
 
 
 def load_prepared(folder: str | Path) -> dict[str, datasets.Dataset]:

@@ -18,15 +18,16 @@ import datasets
 import pandas as pd
 import torch
 
-from .data import load_task_splits, split_training_rows, subsample, tokenize
+from .data import count_truncated, load_task_splits, split_training_rows, subsample, tokenize
 from .study.tasks import TaskSpec
 
 
 def prepare_task(task: TaskSpec, tokenizer, model_path: str, mirror: Path | None, max_length: int,
                  train_size: int | None, eval_size: int | None, sample_seed: int, settings: dict[str, Any],
                  trust_remote_code: bool = False, heldout_size: int = 0,
-                 ) -> tuple[dict[str, datasets.Dataset], dict[str, str]]:
-    """The task's splits, checked, sub-sampled and tokenised for `tokenizer`, and where each split came from.
+                 ) -> tuple[dict[str, datasets.Dataset], dict[str, str], dict[str, int]]:
+    """The task's splits, checked, sub-sampled and tokenised for `tokenizer`, where each split came from, and how
+    many rows of each max_length cut (classification; QA windows a context instead of cutting it).
 
     Classification also gets `heldout`: `heldout_size` training rows kept out of training, on which checkpoints
     are chosen (QA and generation choose none: their teachers keep the last epoch).
@@ -35,17 +36,19 @@ def prepare_task(task: TaskSpec, tokenizer, model_path: str, mirror: Path | None
     if task.family == "qa":
         from .qa.pipeline import prepare_qa
 
-        return prepare_qa(task, tokenizer, mirror, max_length, settings=settings, **sizes)
+        return (*prepare_qa(task, tokenizer, mirror, max_length, settings=settings, **sizes), {})
     if task.family == "generation":
         from .generation.pipeline import decoder_start_token, prepare_generation
 
         start = decoder_start_token(model_path, tokenizer, trust_remote_code)
-        return prepare_generation(task, tokenizer, mirror, max_length, settings=settings, decoder_start=start, **sizes)
+        return (*prepare_generation(task, tokenizer, mirror, max_length, settings=settings, decoder_start=start,
+                                    **sizes), {})
     splits, sources = load_task_splits(task, mirror)  # raises on missing files, ragged rows, bad labels
     train, heldout = split_training_rows(splits["train"], train_size, heldout_size, sample_seed)
     chosen = {"train": train, **({"heldout": heldout} if len(heldout) else {}),
               **{name: subsample(split, eval_size, sample_seed) for name, split in splits.items() if name != "train"}}
-    return {name: tokenize(split, tokenizer, task, max_length) for name, split in chosen.items()}, sources
+    truncated = {name: count_truncated(split, tokenizer, task, max_length, name) for name, split in chosen.items()}
+    return {name: tokenize(split, tokenizer, task, max_length) for name, split in chosen.items()}, sources, truncated
 
 
 def evaluate_task(model: torch.nn.Module, tokenizer, task: TaskSpec, splits: dict[str, datasets.Dataset],

@@ -15,6 +15,7 @@ from transformers import (AutoConfig, AutoModelForQuestionAnswering, AutoModelFo
 
 from .io import atomic_dir
 from .study.tasks import TaskSpec
+from .text_inputs import load_tokenizer, match_padding
 
 SWAG_FILE = "swag_moments.safetensors"  # beside the weights of a SWAG run: the moments its evaluation samples from
 
@@ -23,17 +24,23 @@ def has_swag_moments(model_dir: str | Path) -> bool:
     return (Path(model_dir) / SWAG_FILE).is_file()
 
 
-def load_for_training(name_or_path: str, task: TaskSpec, seed: int, trust_remote_code: bool = False):
-    """A pre-trained model with a fresh head for the task's family; `seed` fixes the new weights' initial values."""
+def load_for_training(name_or_path: str, task: TaskSpec, seed: int, trust_remote_code: bool = False,
+                      pad_token: str | None = None):
+    """A pre-trained model with a fresh head for the task's family; `seed` fixes the new weights' initial values.
+
+    A tokenizer without a pad token (decoder LMs) pads with `pad_token` or its end-of-sequence token, and the
+    model's config learns that id (text_inputs.py).
+    """
     set_seed(seed)
     if task.family == "generation":
         from .generation.models import build_seq2seq  # imported here: classification runs never pay for it
 
         return build_seq2seq(name_or_path, trust_remote_code=trust_remote_code)
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    tokenizer = load_tokenizer(name_or_path, trust_remote_code, pad_token)
     if task.family == "qa":
         model = AutoModelForQuestionAnswering.from_pretrained(
             name_or_path, trust_remote_code=trust_remote_code, use_safetensors=True)
+        match_padding(model, tokenizer)
         return model, tokenizer
     model = AutoModelForSequenceClassification.from_pretrained(
         name_or_path,
@@ -42,6 +49,7 @@ def load_for_training(name_or_path: str, task: TaskSpec, seed: int, trust_remote
         trust_remote_code=trust_remote_code,
         use_safetensors=True,
     )
+    match_padding(model, tokenizer)
     return model, tokenizer
 
 

@@ -6,6 +6,7 @@ Mirror layout: <mirror>/models/<model name> (the last part of a Hub id) and the 
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -76,3 +77,27 @@ def model_positions(folder: str | Path) -> int | None:
     if not isinstance(positions, int) or model_type in ("t5", "mt5"):
         return None
     return positions - 2 if model_type in OFFSET_POSITIONS else positions
+
+
+@functools.lru_cache(maxsize=None)
+def tokenizer_vocabulary(folder: str) -> dict[str, int] | None:
+    """A local tokenizer's token -> id map, read from its files (tokenizer.json, else vocab.txt or vocab.json), or
+    None when they are not there or not readable so (a Hub id; a SentencePiece model alone): then only the training
+    job, which loads the tokenizer, can compare."""
+    root = Path(folder)
+    try:
+        if (root / "tokenizer.json").is_file():
+            spec = json.loads((root / "tokenizer.json").read_text())
+            vocab = (spec.get("model") or {}).get("vocab")
+            if isinstance(vocab, list):  # Unigram: [[piece, score], ...] in id order
+                vocab = {entry[0]: index for index, entry in enumerate(vocab)}
+            if not isinstance(vocab, dict):
+                return None
+            return {**vocab, **{token["content"]: token["id"] for token in spec.get("added_tokens") or []}}
+        if (root / "vocab.txt").is_file():
+            return {line: index for index, line in enumerate((root / "vocab.txt").read_text().splitlines())}
+        if (root / "vocab.json").is_file():
+            return json.loads((root / "vocab.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    return None
