@@ -14,6 +14,7 @@ from swa_study.families import prepare_task
 from swa_study.io import atomic_dir, write_json
 from swa_study.steps import step_log
 from swa_study.study.assets import mirror_root, resolve_model
+from swa_study.study.sources import hub_reference
 from swa_study.study.tasks import task_from_param
 from swa_study.text_inputs import load_tokenizer
 
@@ -44,6 +45,8 @@ def main(
         write_json(Path(staging) / "info.json", {
             "task": task.name, "tokenizer": model_name, "sources": sources,
             "rows": {name: len(split) for name, split in splits.items()}, "truncated": truncated,
+            "hub": {name: hub_reference(task, name) for name, source in sources.items()
+                    if source.startswith("hub:") and name in task.hub.splits},
             "max_length": max_length, "sample_seed": sample_seed, "heldout_size": heldout_size,
         })
 

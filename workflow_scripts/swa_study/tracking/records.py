@@ -92,13 +92,22 @@ def version_tags(environment: dict[str, Any], script: str) -> dict[str, str]:
 
 
 def dataset_inputs(task: str, data_info: dict[str, Any]) -> list[DatasetInput]:
-    """The splits a run trained, selected and was scored on, as MLflow dataset inputs (name, source, digest, rows)."""
+    """The splits a run trained, selected and was scored on, as MLflow dataset inputs (name, source, digest, rows).
+
+    Sources are MLflow's own kinds, so `mlflow.data.get_source` reads them back: a Hub dataset (or a folder in the
+    Hub's layout) as "hugging_face" with what `datasets.load_dataset` was given, a file as "local" with its path.
+    """
     contexts = {"train": "training", "heldout": "selection", "validation": "evaluation", "test": "test"}
     digest = hashlib.sha256(json.dumps(data_info, sort_keys=True).encode()).hexdigest()[:16]
     inputs = []
     for split, rows in data_info.get("rows", {}).items():
-        source = data_info.get("sources", {}).get("train" if split == "heldout" else split, "")
-        dataset = Dataset(name=f"{task}-{split}", digest=digest, source_type="hub" if source.startswith("hub:")
-                          else "local", source=json.dumps({"uri": source}), profile=json.dumps({"num_rows": rows}))
+        origin = "train" if split == "heldout" else split
+        hub = data_info.get("hub", {}).get(origin)
+        if hub is not None:
+            source_type, source = "hugging_face", {**hub, "data_dir": None, "data_files": None, "revision": None}
+        else:
+            source_type, source = "local", {"uri": data_info.get("sources", {}).get(origin, "")}
+        dataset = Dataset(name=f"{task}-{split}", digest=digest, source_type=source_type, source=json.dumps(source),
+                          profile=json.dumps({"num_rows": rows}))
         inputs.append(DatasetInput(dataset, tags=[InputTag("mlflow.data.context", contexts.get(split, split))]))
     return inputs
