@@ -1,6 +1,7 @@
 # Helpers shared by the rules: the checked study, path builders, input functions, target lists.
 # Planning imports only the study layer (swa_study.study: no torch, transformers, datasets or evaluate).
 import fcntl
+import functools
 import json
 import os
 import re
@@ -142,16 +143,60 @@ wildcard_constraints:
     trial=r"\d+",
 
 
+def tokenizer_slug(task, role):
+    """The folder name of a task's data tokenised for one role's checkpoint: the checkpoint's name, shared when teacher
+    and student are one model, and told apart by role when two folders share their last name (./a/model, ./b/model),
+    so that neither trains on the other's token ids."""
+    names = {r: STUDY.model_name(r, task) for r in ("teacher", "student")}
+    slug = model_slug(names[role])
+    if names["teacher"] != names["student"] and model_slug(names["teacher"]) == model_slug(names["student"]):
+        return f"{slug}-{role}"
+    return slug
+
+
 def model_for_tokenizer(wildcards):
     """The model whose tokenizer a prepared-data folder uses (teacher and student may share one)."""
-    names = {model_slug(STUDY.model_name(role, wildcards.task)): STUDY.model_name(role, wildcards.task)
+    names = {tokenizer_slug(wildcards.task, role): STUDY.model_name(role, wildcards.task)
              for role in ("teacher", "student")}
     return names[wildcards.tokenizer]
 
 
+@functools.cache
+def study_mirror():
+    """The mirror folder (checked by check_assets before any input function runs)."""
+    return mirror_root(config["assets"]["mirror"])
+
+
+@functools.cache
+def checkpoint_files(task, role, weights=True):
+    """A local checkpoint's files, as inputs: replacing its weights (or, for the data, its tokenizer) in the mirror
+    reruns what was made from them. Empty for a Hub id (pin its revision in the id to fix it)."""
+    folder = Path(resolve_model(STUDY.model_name(role, task), study_mirror(), STUDY.model_key(role, task)))
+    if not (folder / "config.json").is_file():
+        return []
+    return sorted(str(path) for path in folder.iterdir()
+                  if path.is_file() and (weights or path.suffix not in (".safetensors", ".bin")))
+
+
+@functools.cache
+def source_files(task):
+    """The raw files a task's splits are read from (local files, or a Hub-layout folder's), as the data's inputs."""
+    sources = describe_source(STUDY.tasks[task], study_mirror())
+    files = {path for path in sources.values() if not path.startswith("hub:")}
+    hub = STUDY.tasks[task].hub
+    if hub is not None and Path(hub.path).expanduser().is_dir() and any(p.startswith("hub:") for p in sources.values()):
+        files |= {str(path) for path in Path(hub.path).expanduser().rglob("*") if path.is_file()}
+    return sorted(files)
+
+
+def raw_data_inputs(wildcards):
+    role = next(r for r in ("teacher", "student") if tokenizer_slug(wildcards.task, r) == wildcards.tokenizer)
+    return {"sources": source_files(wildcards.task), "tokenizer": checkpoint_files(wildcards.task, role, False)}
+
+
 def data_dir(task, role):
     """The task's data tokenised for the teacher's or the student's checkpoint."""
-    return f"{R}/data/{task}/{model_slug(STUDY.model_name(role, task))}"
+    return f"{R}/data/{task}/{tokenizer_slug(task, role)}"
 
 
 def teacher_data(wildcards):
@@ -245,13 +290,13 @@ def retry_token(path):
 
 
 def teacher_inputs(wildcards):
-    return {"data": data_dir(wildcards.task, "teacher")}
+    return {"data": data_dir(wildcards.task, "teacher"), "checkpoint": checkpoint_files(wildcards.task, "teacher")}
 
 
 def trial_inputs(wildcards):
     """The student's data, plus the cached teacher logits and/or the trained teacher model when its method uses them."""
     needs = STUDY.teacher_inputs(wildcards.method, wildcards.task)
-    inputs = {"data": data_dir(wildcards.task, "student")}
+    inputs = {"data": data_dir(wildcards.task, "student"), "checkpoint": checkpoint_files(wildcards.task, "student")}
     if "logits" in needs:
         inputs["teacher_logits"] = f"{teacher_dir(wildcards.task)}/train_logits.npz"
     if "model" in needs:  # RAIL-KD, MATE-KD, word-level KD for generation: the teacher runs inside training

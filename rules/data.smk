@@ -1,4 +1,6 @@
 rule prepare_data:
+    input:
+        unpack(raw_data_inputs),  # the task's raw files and the tokenizer's: editing them in the mirror reruns it
     output:
         directory(f"{R}/data/{{task}}/{{tokenizer}}"),
     params:

@@ -91,10 +91,16 @@ def test_every_built_in_task_definition_is_valid():
         (lambda c: c.update(seeds=[1, 2 ** 32]), "config.yaml: seeds[1]: 4294967296 is greater than the maximum of 4294967295"),
         (lambda c: c.update(statistics={"references": ["finetune", "fintune"]}),
          "config.yaml: statistics.references[1]: 'fintune' is neither a method"),
+        (lambda c: c["tracking"].update(uri="https://ann:s3cret@mlflow.example.org"),
+         "config.yaml: tracking.uri: holds credentials (ann:***@); remove them and set MLFLOW_TRACKING_USERNAME"),
+        (lambda c: c["tracking"].update(uri="postgresql://ann:s3cret@db:5432/mlflow", enabled=False),
+         "config.yaml: tracking.uri: holds credentials (ann:***@)"),  # tracking off: the URI is still a parameter
+        (lambda c: c.update(results_dir="results/{study}"), "config.yaml: results_dir: 'results/{study}' holds a brace"),
     ],
     ids=["wrong-type", "zero-batch", "unknown-method", "unknown-task", "negative-lr", "misspelt-key", "swa-start",
          "swa-schedule", "no-seeds", "duplicate-seeds", "empty-results-dir", "root-results-dir", "no-uri-scheme",
-         "unknown-uri-scheme", "unknown-top-level-key", "seed-past-32-bits", "unknown-reference"],
+         "unknown-uri-scheme", "unknown-top-level-key", "seed-past-32-bits", "unknown-reference", "uri-password",
+         "database-uri-password", "wildcard-in-results-dir"],
 )
 def test_config_mistakes_are_one_line_naming_the_key(edit, expected):
     config = load("config.yaml")

@@ -154,3 +154,55 @@ def test_regression_labels_train_on_a_unit_scale_and_are_scored_on_the_original_
     assert predictions["label"].tolist() == pytest.approx(rows["label"])
     assert predictions["prediction"].tolist() == pytest.approx(rows["label"], abs=1e-5)
     assert metrics["validation"]["pearsonr"] == pytest.approx(1.0)
+
+
+# --- file mistakes a spreadsheet or an export makes ---------------------------------------------------------------
+
+def reviews_task(folder, **local):
+    return task_from_definition("reviews", {
+        "family": "classification", "num_labels": 2, "metrics": ["accuracy"], "main_metric": "accuracy",
+        "columns": {"text_a": "review", "text_b": None, "label": "stars"},
+        "local": {"folder": str(folder), "files": {"train": "train.csv", "validation": "dev.csv"}, **local},
+    }, "test")
+
+
+@pytest.mark.parametrize("train, message", [
+    ("review,stars,stars\ngood,1,1\n", r"train.csv: line 1: the header names column 'stars' twice"),
+    ('review,stars\ngood,1\n"bad, so bad,0\nfine,1\n',
+     r"train.csv: line 3: malformed csv \(unexpected end of data\); an unclosed quote runs to the end of the file"),
+    ("review,stars\n" + "x" * 140_000 + ",1\n", r"train.csv: line 2: malformed csv \(field larger than field limit"),
+], ids=["column-twice", "unclosed-quote", "huge-field"])
+def test_a_malformed_csv_is_one_line_naming_the_line(tmp_path, train, message):
+    (tmp_path / "train.csv").write_text(train)
+    (tmp_path / "dev.csv").write_text("review,stars\nfine,1\n")
+    with pytest.raises(DataError, match=message):
+        load_task_splits(reviews_task(tmp_path), None)
+
+
+def test_integer_labels_written_as_floats_are_the_classes_they_name(tmp_path):
+    (tmp_path / "train.csv").write_text("review,stars\ngood,1.0\nbad,0.0\n")
+    (tmp_path / "dev.csv").write_text("review,stars\nfine,1\n")
+    splits, _ = load_task_splits(reviews_task(tmp_path), None)
+    assert splits["train"]["label"] == [1, 0]
+    (tmp_path / "train.csv").write_text("review,stars\ngood,0.5\n")
+    with pytest.raises(DataError, match=r"line 2: column 'stars' has '0.5' outside 0..1"):
+        load_task_splits(reviews_task(tmp_path), None)
+
+
+def test_a_train_size_past_the_file_and_dev_rows_seen_in_training_are_reported(tmp_path, capfd):
+    from swa_study.families import prepare_task
+    from transformers import AutoTokenizer
+
+    from tiny_study import TOKENIZER
+
+    (tmp_path / "train.csv").write_text("review,stars\n" + "".join(f"film {i} is good,1\n" for i in range(10)))
+    (tmp_path / "dev.csv").write_text("review,stars\nfilm 3 is good,1\nfilm 4 is good,1\nanother one,0\n")
+    tokenizer = AutoTokenizer.from_pretrained(str(TOKENIZER))
+    with pytest.raises(DataError, match=r"train.csv: data.train_size 20 exceeds the 10 rows of task 'reviews'"):
+        prepare_task(reviews_task(tmp_path), tokenizer, str(TOKENIZER), None, 16, 20, None, 0, {}, heldout_size=2)
+    capfd.readouterr()
+    splits, _, _ = prepare_task(reviews_task(tmp_path), tokenizer, str(TOKENIZER), None, 16, 8, None, 0, {},
+                                heldout_size=2)
+    assert len(splits["train"]) == 8
+    assert ("warning: task 'reviews': 2 of 3 validation rows also appear in the training rows (same text)"
+            in capfd.readouterr().err)

@@ -76,22 +76,64 @@ def test_a_config_or_split_the_card_lacks_is_one_line_at_planning(hub_folder, hu
         describe_source(task_from_definition("reviews", definition(hub_folder, **hub), "test"), mirror=None)
 
 
-def test_the_study_runs_end_to_end_and_mlflow_names_the_hugging_face_source(hub_folder, tmp_path):
-    mirror = tmp_path / "mirror"
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def study(hub_folder, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("hub-study")
+    mirror = workdir / "mirror"
     build_model(mirror / "models" / "tiny-teacher", layers=1, seed=0)
     build_model(mirror / "models" / "tiny-student", layers=1, seed=1)
     config = tiny_config(mirror, study="tiny-hub", tasks=["reviews"], methods=["finetune"], seeds=[1],
                          task_definitions={"reviews": definition(hub_folder)}, analysis={"enabled": False})
-    result = run_snakemake(tmp_path, config, env={"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    result = run_snakemake(workdir, config, env=OFFLINE)
     assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, config, result
+
+
+def test_the_study_runs_end_to_end_and_mlflow_names_the_hugging_face_source(study, hub_folder):
+    workdir, _, result = study
     assert job_counts(result.stderr)["train_student"] == 1
-    info = json.loads((tmp_path / "results" / "data" / "reviews" / "tiny-student" / "info.json").read_text())
+    info = json.loads((workdir / "results" / "data" / "reviews" / "tiny-student" / "info.json").read_text())
     assert info["rows"] == {"train": 32, "heldout": 8, "validation": 16}
     assert info["hub"]["train"] == {"path": str(hub_folder), "config_name": "reviews", "split": "train"}
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     experiment = client.get_experiment_by_name("tiny-hub")
     [run] = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("kind") == "seed"]
     sources = {d.dataset.name: mlflow.data.get_source(d.dataset) for d in run.inputs.dataset_inputs}
     train = sources["reviews-train"]
     assert type(train).__name__ == "HuggingFaceDatasetSource"
     assert (train.path, train.config_name, train.split) == (str(hub_folder), "reviews", "train")
+
+
+def planned(workdir: Path, config: dict) -> dict[str, int]:
+    result = run_snakemake(workdir, config, "-n", env=OFFLINE)
+    assert result.returncode == 0, result.stderr[-2000:]
+    output = result.stdout + result.stderr
+    return job_counts(output) if "Job stats:" in output else {}
+
+
+def test_raw_data_or_weights_edited_after_the_study_rerun_what_was_made_from_them(study, hub_folder):
+    """The raw files and the checkpoint's are inputs: an edit in the mirror is never answered "Nothing to be done".
+    (Snakemake compares the content of small inputs, so a mere `touch` reruns nothing.)"""
+    workdir, config, _ = study
+    assert planned(workdir, config) == {}
+    build_model(workdir / "mirror" / "models" / "tiny-student", layers=1, seed=7)  # other weights, same tokenizer
+    counts = planned(workdir, config)
+    assert counts.get("train_student") == 1 and "prepare_data" not in counts
+    validation = hub_folder / "data" / "validation-00000-of-00001.parquet"
+    rows = pd.read_parquet(validation)
+    rows.assign(label=1 - rows.label).to_parquet(validation, index=False)  # a data file edited: the data reruns too
+    assert planned(workdir, config).get("prepare_data") == 1
+
+
+def test_a_teacher_and_a_student_folder_of_one_name_get_their_own_data(study, tmp_path):
+    workdir, config, _ = study
+    for role in ("teacher", "student"):
+        build_model(tmp_path / role / "model", layers=1, seed=0)
+    config = {**config, "methods": ["finetune", "kd"],
+              "models": {"teacher": str(tmp_path / "teacher" / "model"), "student": str(tmp_path / "student" / "model")}}
+    result = run_snakemake(tmp_path, config, "-n", env=OFFLINE)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "results/data/reviews/model-teacher" in result.stdout and "results/data/reviews/model-student" in result.stdout

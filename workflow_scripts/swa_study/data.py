@@ -18,9 +18,10 @@ import numpy as np
 from .local_files import DataError, read_rows
 from .study.sources import describe_source
 from .study.tasks import TaskSpec
+from .steps import warn
 from .text_inputs import encode_texts, warn_if_truncated
 
-__all__ = ["DataError", "attach_teacher_logits", "count_truncated", "load_task_splits", "load_prepared", "split_training_rows",
+__all__ = ["DataError", "attach_teacher_logits", "count_overlap", "count_truncated", "load_task_splits", "load_prepared", "split_training_rows",
            "subsample", "token_digest", "tokenize"]
 
 
@@ -43,7 +44,11 @@ def _label(task: TaskSpec, value: Any, where: str, column: str) -> int | float:
     try:
         label = int(str(value).strip())
     except ValueError:
-        label = None
+        try:  # 0.0 / 1.0, as spreadsheets and pandas write integer labels
+            number = float(str(value).strip())
+            label = int(number) if number.is_integer() else None
+        except ValueError:
+            label = None
     if label is None or not 0 <= label < task.num_labels:
         raise DataError(f"{where}: column {column!r} has {value!r} outside 0..{task.num_labels - 1} "
                         f"(task {task.name!r} declares {task.num_labels} classes; a label_map maps names to ids)")
@@ -139,6 +144,17 @@ def tokenize(split: datasets.Dataset, tokenizer, task: TaskSpec, max_length: int
     encoded = split.map(encode, batched=True, remove_columns=["text_a", "text_b"])
     label_type = datasets.Value("float32") if task.is_regression else datasets.Value("int64")
     return encoded.cast_column("label", label_type)
+
+
+def count_overlap(train: datasets.Dataset, split: datasets.Dataset, task: TaskSpec, split_name: str) -> int:
+    """How many rows of an evaluation split also appear in training (same text); a warning names the count, since
+    a score on them measures memory, not generalisation."""
+    seen = set(zip(train["text_a"], train["text_b"]))
+    shared = sum(pair in seen for pair in zip(split["text_a"], split["text_b"]))
+    if shared:
+        warn(f"warning: task {task.name!r}: {shared} of {len(split)} {split_name} rows also appear in the training "
+             "rows (same text); their scores measure memory, not generalisation")
+    return shared
 
 
 def count_truncated(split: datasets.Dataset, tokenizer, task: TaskSpec, max_length: int, split_name: str) -> int:

@@ -18,7 +18,8 @@ import datasets
 import pandas as pd
 import torch
 
-from .data import count_truncated, load_task_splits, split_training_rows, subsample, tokenize
+from .data import (DataError, count_overlap, count_truncated, load_task_splits, split_training_rows, subsample,
+                   tokenize)
 from .study.tasks import TaskSpec
 
 
@@ -44,6 +45,12 @@ def prepare_task(task: TaskSpec, tokenizer, model_path: str, mirror: Path | None
         return (*prepare_generation(task, tokenizer, mirror, max_length, settings=settings, decoder_start=start,
                                     **sizes), {})
     splits, sources = load_task_splits(task, mirror)  # raises on missing files, ragged rows, bad labels
+    if train_size is not None and train_size > len(splits["train"]):
+        raise DataError(f"{sources['train']}: data.train_size {train_size} exceeds the {len(splits['train'])} rows "
+                        f"of task {task.name!r}'s training file; lower it, or null to train on every row")
+    for name, split in splits.items():
+        if name != "train":
+            count_overlap(splits["train"], split, task, name)
     train, heldout = split_training_rows(splits["train"], train_size, heldout_size, sample_seed)
     chosen = {"train": train, **({"heldout": heldout} if len(heldout) else {}),
               **{name: subsample(split, eval_size, sample_seed) for name, split in splits.items() if name != "train"}}

@@ -1,7 +1,8 @@
 """Atomic file output: a step that dies half-way must never leave a file that looks finished.
 
 Temporary names come from `tempfile`, which creates files 0600 and folders 0700; once complete they get the modes
-ordinary creation would give (0666 and 0777 minus the umask), so a team sharing results/ can read them.
+ordinary creation would give (0666 and 0777 minus the umask), so a team sharing results/ can read them. Inside a
+folder too: transformers writes model.safetensors through a temporary file of its own (0600).
 """
 from __future__ import annotations
 
@@ -56,7 +57,10 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    as_created(staging, folder=True)
+    for folder, subfolders, files in os.walk(staging):
+        as_created(folder, folder=True)
+        for name in files:
+            as_created(os.path.join(folder, name))
     if path.exists():
         shutil.rmtree(path)
     os.replace(staging, path)

@@ -25,10 +25,25 @@ def _csv_records(path: Path, local: LocalFiles) -> Iterator[tuple[int, dict[str,
     quoting = csv.QUOTE_NONE if local.quoting == "none" else csv.QUOTE_MINIMAL
     with open(path, encoding="utf-8-sig", newline="") as handle:  # utf-8-sig: a leading BOM is not text
         reader = csv.reader(handle, delimiter=delimiter, quoting=quoting, strict=local.quoting != "none")
-        names = list(local.column_names) if local.column_names else next(reader, None)
+        try:
+            names = list(local.column_names) if local.column_names else next(reader, None)
+        except csv.Error as error:
+            raise DataError(f"{path}: line 1: malformed {local.format} header ({error})") from None
         if names is None:
             raise DataError(f"{path}: file is empty")
-        for fields in reader:
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise DataError(f"{path}: line 1: the header names column {twice[0]!r} twice; rename one, or the "
+                            "second would silently replace the first")
+        while True:
+            start = reader.line_num + 1  # where the next row begins (a quoted field may span lines)
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # an unclosed quote, a field past csv's size limit: say where the row starts
+                hint = ("; an unclosed quote runs to the end of the file" if "end of data" in str(error) else "")
+                raise DataError(f"{path}: line {start}: malformed {local.format} ({error}){hint}") from None
             line = reader.line_num
             if not fields:  # a blank line
                 continue

@@ -40,6 +40,12 @@ def step_log(log_path: str | os.PathLike | None, outputs: Sequence[str] = ()) ->
             raise SystemExit(1) from None
 
 
+def warn(message: str) -> None:
+    """A warning the user must see: on the console (a step's stderr goes to its log) and in the step's log."""
+    logging.getLogger("swa_study").warning(message)
+    print(message, file=sys.__stderr__)
+
+
 def one_line(error: BaseException, outputs: Sequence[str] = ()) -> str:
     """The reason for a failure in one line, naming the file when the operating system says which one, or the
     step's first output when the disk is full and the writer did not say."""

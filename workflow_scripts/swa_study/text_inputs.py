@@ -10,11 +10,11 @@ longest-first like the encoders' pairs.
 """
 from __future__ import annotations
 
-import logging
-import sys
 from typing import Any
 
 from transformers import AutoTokenizer
+
+from .steps import warn
 
 TRUNCATION_WARNING_SHARE = 0.05  # warn when truncation cuts more rows than this share of a split
 
@@ -103,6 +103,5 @@ def warn_if_truncated(task: str, split: str, lengths: list[int], max_length: int
     if lengths and cut / len(lengths) > TRUNCATION_WARNING_SHARE:
         message = (f"warning: task {task!r}: {cut} of {len(lengths)} {split} rows ({cut / len(lengths):.0%}) are "
                    f"longer than max_length {max_length} tokens and are cut; raise data.max_length to keep them")
-        logging.getLogger("swa_study").warning(message)
-        print(message, file=sys.__stderr__)
+        warn(message)
     return cut

@@ -194,11 +194,29 @@ def check_tracking_uri(uri: str, config_name: str) -> None:
         raise ConfigError(f"{config_name}: tracking.uri: {uri!r}: an SQLite URI is sqlite:///<path of the file>")
 
 
+def check_uri_credentials(uri: str, config_name: str) -> None:
+    """A password in tracking.uri would be written in plain text into results/, the job logs and Snakemake's
+    metadata (the URI is a rule parameter): refuse it, and say where MLflow and the databases read one instead."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return
+    if parts.password is not None or (parts.username and parts.scheme.startswith("http")):
+        raise ConfigError(f"{config_name}: tracking.uri: holds credentials ({parts.username}:***@); remove them and "
+                          "set MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (a tracking server) or PGPASSWORD "
+                          "or ~/.pgpass (PostgreSQL), which are never written into results/ or the logs")
+
+
 def check_results_dir(results_dir: str, config_name: str) -> None:
     """results_dir must name a folder that can be created and written (without creating anything yet)."""
     text = str(results_dir).strip()
     if not text or text.strip("/") == "":
         raise ConfigError(f"{config_name}: results_dir: {results_dir!r} does not name a folder of its own")
+    if "{" in text or "}" in text:
+        raise ConfigError(f"{config_name}: results_dir: {text!r} holds a brace, which Snakemake would read as a "
+                          "wildcard in every path; choose a folder name without {{ or }}")
     path = Path(text).expanduser().absolute()
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import (ConfigError, check_results_dir, check_tracking_uri, check_variants, section_schema,
-                     study_schema, task_definitions, validate_config)
+from .config import (ConfigError, check_results_dir, check_tracking_uri, check_uri_credentials, check_variants,
+                     section_schema, study_schema, task_definitions, validate_config)
 from .evidence import check_evidence_config, task_seeds
 from .methods import MethodSpec, load_methods
 from .parallel import check_data_parallel
@@ -168,6 +168,7 @@ def load_study(config: dict[str, Any], config_name: str, config_dir: str | Path)
     schema = study_schema(config_dir / "schema.yaml", methods)
     validate_config(config, schema, config_name)
     check_results_dir(config["results_dir"], config_name)
+    check_uri_credentials(str(config["tracking"].get("uri") or ""), config_name)
     if config["tracking"]["enabled"]:
         check_tracking_uri(config["tracking"]["uri"], config_name)
     variants = check_variants(config, methods, schema, config_name)
