@@ -12,7 +12,6 @@ rule evaluate:
         max_length=max_length,
         calibration_bins=config["evaluation"]["calibration_bins"],
         stale=STUDY_TABLES,
-        tracking=config["tracking"],
         tracking_init=TRACKING_INIT,  # written by prepare_tracking before any job starts
     threads: config["resources"]["eval_threads"]
     resources:

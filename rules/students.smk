@@ -13,11 +13,8 @@ rule train_student:
         trust_remote_code=config["models"]["trust_remote_code"],
         pad_token=config["models"]["pad_token"],
         hp=method_hyperparameters,
-        checkpoints=config["checkpoints"],
         stale=stale_after_training,
-        tracking=config["tracking"],
         tracking_init=TRACKING_INIT,  # written by prepare_tracking before any job starts
-        study=config["study"],
     threads: config["resources"]["train_threads"]
     resources:
         **job_resources("train"),

@@ -15,11 +15,8 @@ rule train_teacher:
         seed=config["teacher"]["seed"],
         family_settings=family_settings,
         max_length=max_length,
-        checkpoints=config["checkpoints"],
         stale=STUDY_TABLES,
-        tracking=config["tracking"],
         tracking_init=TRACKING_INIT,  # written by prepare_tracking before any job starts
-        study=config["study"],
     priority: 10  # the KD runs wait for it: start it before the runs that do not
     threads: config["resources"]["train_threads"]
     resources:

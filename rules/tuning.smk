@@ -25,11 +25,8 @@ rule train_trial:
         hp=trial_hyperparameters,
         setting=trial_setting,
         seed=config["tuning"]["seed"],
-        checkpoints=config["checkpoints"],
         stale=stale_after_trial,
-        tracking=config["tracking"],
         tracking_init=TRACKING_INIT,  # written by prepare_tracking before any job starts
-        study=config["study"],
     threads: config["resources"]["train_threads"]
     resources:
         **job_resources("train"),

@@ -114,6 +114,16 @@ def planned(workdir: Path, config: dict) -> dict[str, int]:
     return job_counts(output) if "Job stats:" in output else {}
 
 
+@pytest.mark.parametrize("change", [
+    {"tracking": {"enabled": False}}, {"tracking": {"enabled": True, "uri": "sqlite:///elsewhere.db"}},
+    {"study": "renamed"}, {"checkpoints": {"every_steps": 3, "keep": True}},
+], ids=["tracking-off", "other-tracking-uri", "study-renamed", "checkpoint-interval"])
+def test_settings_that_change_no_result_retrain_nothing(study, change):
+    workdir, config, _ = study
+    counts = planned(workdir, {**config, **change})
+    assert not {"prepare_data", "train_teacher", "train_student", "evaluate"} & set(counts), counts
+
+
 def test_raw_data_or_weights_edited_after_the_study_rerun_what_was_made_from_them(study, hub_folder):
     """The raw files and the checkpoint's are inputs: an edit in the mirror is never answered "Nothing to be done".
     (Snakemake compares the content of small inputs, so a mere `touch` reruns nothing.)"""

@@ -55,4 +55,4 @@ if "snakemake" in globals():
         main(snakemake.params.task, snakemake.input.model, snakemake.input.data, snakemake.input.info,
              snakemake.threads, snakemake.output.metrics, snakemake.output.predictions,
              snakemake.params.family_settings, snakemake.params.max_length, snakemake.params.calibration_bins,
-             snakemake.params.stale, snakemake.params.tracking, snakemake.params.tracking_init)
+             snakemake.params.stale, snakemake.config["tracking"], snakemake.params.tracking_init)  # config: no rerun

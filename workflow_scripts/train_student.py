@@ -157,12 +157,12 @@ if "snakemake" in globals():
             output_log=snakemake.output.train_log,
             output_info=snakemake.output.info,
             teacher_model=snakemake.input.get("teacher_model"),
-            checkpoints=snakemake.params.checkpoints,
+            # config, not rule params: none changes a result, so changing one retrains nothing
+            checkpoints=snakemake.config["checkpoints"],
             stale=snakemake.params.stale,
-            tracking=snakemake.params.tracking,
+            tracking=snakemake.config["tracking"],
             tracking_init=snakemake.params.tracking_init,
-            study=snakemake.params.study,
-            # config, not a rule param: the result does not depend on it, so changing it reruns nothing
+            study=snakemake.config["study"],
             processes=job_processes(snakemake.config, snakemake.params.method),
             trial=int(snakemake.wildcards.trial) if trial_job else None,
             output_heldout=snakemake.output.heldout if trial_job else None,

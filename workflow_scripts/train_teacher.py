@@ -125,12 +125,12 @@ if "snakemake" in globals():
             output_metrics=snakemake.output.metrics,
             family_settings=snakemake.params.family_settings,
             max_length=snakemake.params.max_length,
-            checkpoints=snakemake.params.checkpoints,
+            # config, not rule params: none changes a result, so changing one retrains nothing
+            checkpoints=snakemake.config["checkpoints"],
             stale=snakemake.params.stale,
-            tracking=snakemake.params.tracking,
+            tracking=snakemake.config["tracking"],
             tracking_init=snakemake.params.tracking_init,
-            study=snakemake.params.study,
-            # config, not a rule param: the result does not depend on it, so changing it reruns nothing
+            study=snakemake.config["study"],
             processes=job_processes(snakemake.config),
         )
 elif __name__ == "__main__":  # a rank of a data-parallel job (distributed.launch)
