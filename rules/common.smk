@@ -402,13 +402,34 @@ def calibration_plots():
     return [f"{R}/plots/reliability_{task}.png" for task in calibration_tasks()]
 
 
+def registry_seeds(task):
+    return sorted({seed for t, _, seed in STUDY.runs() if t == task})
+
+
+def registry_inputs(wildcards):
+    """Every seed's model and scores of one (task, method), and the data whose held-out rows choose among them."""
+    seeds = registry_seeds(wildcards.task)
+    return {"models": [f"{run_dir(wildcards.task, wildcards.method, s)}/model" for s in seeds],
+            "metrics": [f"{run_dir(wildcards.task, wildcards.method, s)}/metrics.json" for s in seeds],
+            "data": data_dir(wildcards.task, "student")}
+
+
+def registry_targets():
+    """One registry record per (task, method) when the study logs or registers models (classification and QA)."""
+    tracking = config["tracking"]
+    if not tracking["enabled"] or not (tracking["log_models"] or tracking["registered_model"]):
+        return []
+    pairs = {(task, method) for task, method, _ in STUDY.runs() if STUDY.family(task) in ("classification", "qa")}
+    return [f"{R}/registry/{task}/{method}.json" for task, method in sorted(pairs)]
+
+
 def summary_targets():
     targets = [f"{R}/tables/summary.csv", f"{R}/tables/summary.md", f"{R}/tables/calibration.md",
                *task_plots(), *tuning_targets()]
     if analysis_enabled(STUDY):
         targets += [f"{R}/analysis/flatness.csv", *flatness_plots()]
     if config["tracking"]["enabled"]:
-        targets.append(f"{R}/mlflow_sync.json")
+        targets += [f"{R}/mlflow_sync.json", *registry_targets()]
     return targets
 
 

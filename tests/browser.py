@@ -7,15 +7,19 @@ empty profile.
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
 import shutil
+import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -28,6 +32,23 @@ def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     assert found, "chromium is not installed (apt-get install -y chromium; `make browser` does it)"
     return found
+
+
+@contextlib.contextmanager
+def mlflow_ui(workdir: Path) -> Iterator[str]:
+    """`mlflow ui` on a study's sqlite store, on a free loopback port, as `make ui` starts it; yields its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri",
+                               f"sqlite:///{workdir}/mlflow.db", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        subprocess.run(["kill", "--", f"-{server.pid}"], check=False)
+        server.wait()
 
 
 def wait_for_http(url: str, timeout: float = 240.0) -> None:

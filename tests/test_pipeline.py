@@ -125,30 +125,15 @@ def test_mlflow_has_one_child_run_per_task_method_seed_under_a_parent(study):
 
 def test_the_mlflow_ui_shows_the_runs_their_durations_and_data_to_a_new_user(study):
     """What a user sees in a browser: the runs table (not the GenAI traces page), real durations, the datasets."""
-    import socket
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from browser import page_text, wait_for_http
+    from browser import mlflow_ui, page_text
 
     workdir, _, _ = study
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri",
-                               f"sqlite:///{workdir}/mlflow.db", "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/")
+    with mlflow_ui(workdir) as url:
         experiment = MlflowClient(f"sqlite:///{workdir}/mlflow.db").get_experiment_by_name("tiny").experiment_id
         # the link the pipeline prints (make ui, mlflow_sync.json): the experiment's runs in model-training mode
         link = json.loads((workdir / "results" / "mlflow_sync.json").read_text())["ui_path"]
         assert link == f"#/experiments/{experiment}?workflowType=machine_learning"
-        _, text = page_text(f"http://127.0.0.1:{port}/{link}")
-    finally:
-        subprocess.run(["kill", "--", f"-{server.pid}"], check=False)
-        server.wait()
+        _, text = page_text(f"{url}/{link}")
     assert "Run Name" in text and "Duration" in text and "No data available" not in text  # the runs table
     for task in TASKS:
         for method in METHODS:

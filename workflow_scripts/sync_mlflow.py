@@ -8,7 +8,7 @@ Inputs:  each run's folder (metrics.json, train_info.json, train_log.jsonl, pred
          the tuning trials' folders (heldout.json, train_info.json, train_log.jsonl) and each method's selected.json;
          the evidence: per-task plots and the study's tables (attached to the parent runs), each run's flatness.json
          (metrics and an artifact of its child run).
-Params:  study (the experiment's name), tracking (uri, artifact_location, log_models), the resolved study config,
+Params:  study (the experiment's name), tracking (uri, artifact_location), the resolved study config,
          retry (changes while a sync is pending, so Snakemake reruns this step).
 Output:  mlflow_sync.json: status, experiment id and the MLflow run id of every run.
 Browse:  mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
@@ -28,7 +28,7 @@ def main(run_files, teacher_files, study: str, tracking: dict, study_config: dic
     try:
         client = client_for(uri)
         experiment = experiment_id(client, study, artifact_root(uri, tracking.get("artifact_location")))
-        summary = sync_study(client, experiment, study, list(run_files), list(teacher_files), tracking["log_models"],
+        summary = sync_study(client, experiment, study, list(run_files), list(teacher_files),
                              yaml.safe_dump(study_config, sort_keys=False), list(trial_files), list(selected_files))
         if evidence:
             summary["evidence"] = sync_evidence(client, experiment, evidence["plots"], evidence["tables"],

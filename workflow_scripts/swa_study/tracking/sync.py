@@ -38,7 +38,7 @@ class RunImage:
     data_info: dict[str, Any] = field(default_factory=dict)
 
 
-def student_image(folder: Path, study: str, log_models: bool) -> RunImage:
+def student_image(folder: Path, study: str) -> RunImage:
     record, info = read_json(folder / "metrics.json"), read_json(folder / "train_info.json")
     task, method, seed = record["task"], record["method"], record["seed"]
     compute = info.get("compute", {})
@@ -51,7 +51,7 @@ def student_image(folder: Path, study: str, log_models: bool) -> RunImage:
         tags={"study": study, "task": task, "method": method, "seed": str(seed), "rule": "train_student",
               "kind": "seed",
               **version_tags(info.get("environment", {}), SOUP_SCRIPT if "soup" in info else STUDENT_SCRIPT)},
-        artifacts=[folder / name for name in RUN_FILES] + ([folder / "model"] if log_models else []),
+        artifacts=[folder / name for name in RUN_FILES],  # models: MLflow models of their own (registry.py)
         parent_key=f"{task}/{method}", attempt=info.get("attempt"),
         start_time=compute.get("finished_at", 0) - compute.get("train_seconds", 0) if compute.get("finished_at") else None,
         end_time=compute.get("finished_at"), task=task, data_info=info.get("data", {}),
@@ -188,7 +188,7 @@ def update_parent(client: MlflowClient, parent_id: str, children: list[RunImage]
 
 
 def sync_study(client: MlflowClient, experiment: str, study: str, run_metric_files: list[str],
-               teacher_metric_files: list[str], log_models: bool, study_config: str = "",
+               teacher_metric_files: list[str], study_config: str = "",
                trial_files: list[str] = (), selected_files: list[str] = ()) -> dict[str, Any]:
     """Mirror every student run, tuning trial and teacher; return {run_key: run_id} and how many runs were written."""
     summary: dict[str, Any] = {"experiment_id": experiment, "runs": {}, "written": 0, "unchanged": 0}
@@ -196,7 +196,7 @@ def sync_study(client: MlflowClient, experiment: str, study: str, run_metric_fil
     images: dict[str, list[RunImage]] = {}
     parents: dict[str, str] = {}
     for metrics_file in run_metric_files:
-        image = student_image(Path(metrics_file).parent, study, log_models)
+        image = student_image(Path(metrics_file).parent, study)
         task, method = image.tags["task"], image.tags["method"]
         if image.parent_key not in parents:
             parents[image.parent_key] = ensure_parent(client, experiment, image.parent_key,
