@@ -1,20 +1,31 @@
-"""The Hub path for datasets, offline: a folder in the Hub's own layout (parquet shards under data/, a dataset card
-whose `configs:` name the config and its splits) given as `hub.path` loads through `datasets.load_dataset`, the
-call online users make with a Hub id, end to end through the real Snakefile, and reaches MLflow as a Hugging Face
-dataset source. A config or split the card does not offer is one line at planning."""
+"""End to end, what a team's tools expect, on one tiny study through the real Snakefile:
+- the Hub path for datasets, offline: a folder in the Hub's own layout (parquet shards under data/, a dataset card
+  whose `configs:` name the config and its splits) given as `hub.path` loads through `datasets.load_dataset`, the
+  call online users make with a Hub id, and reaches MLflow as a Hugging Face dataset source; a config or split the
+  card does not offer is one line at planning;
+- the model registry round trip: every seed's student logged as an MLflow model (a LoggedModel of its run, with its
+  scores), the best seed on the held-out rows registered, loaded back with `mlflow.transformers.load_model` to predict
+  exactly what the study's own saved model predicts, and listed on the MLflow UI's Models page;
+- reruns: settings that change no result rerun nothing; a data file or weights edited in the mirror rerun what was
+  made from them; a teacher and a student folder of one name get their own data.
+"""
 import json
 import random
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from swa_study.data import load_task_splits
+from swa_study.data import load_prepared, load_task_splits
+from swa_study.models import load_trained
+from swa_study.prediction import predict_logits
 from swa_study.study.assets import AssetError
 from swa_study.study.sources import describe_source
 from swa_study.study.tasks import task_from_definition
+from swa_study.tracking.registry import best_seed
 from test_pipeline import job_counts
 from tiny_study import NEGATIVE, NOUNS, POSITIVE, build_model, run_snakemake, tiny_config
 
@@ -77,6 +88,8 @@ def test_a_config_or_split_the_card_lacks_is_one_line_at_planning(hub_folder, hu
 
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+SEEDS = [1, 2, 3]
+REGISTERED = "tiny-team-reviews-swa"  # tracking.registered_model "{study}-{task}-{method}"
 
 
 @pytest.fixture(scope="module")
@@ -85,26 +98,90 @@ def study(hub_folder, tmp_path_factory):
     mirror = workdir / "mirror"
     build_model(mirror / "models" / "tiny-teacher", layers=1, seed=0)
     build_model(mirror / "models" / "tiny-student", layers=1, seed=1)
-    config = tiny_config(mirror, study="tiny-hub", tasks=["reviews"], methods=["finetune"], seeds=[1],
-                         task_definitions={"reviews": definition(hub_folder)}, analysis={"enabled": False})
+    config = tiny_config(mirror, study="tiny-team", tasks=["reviews"], methods=["swa"], seeds=SEEDS,
+                         task_definitions={"reviews": definition(hub_folder)}, analysis={"enabled": False},
+                         tracking={"enabled": True, "uri": "sqlite:///mlflow.db", "log_models": True,
+                                   "registered_model": "{study}-{task}-{method}"})
     result = run_snakemake(workdir, config, env=OFFLINE)
     assert result.returncode == 0, result.stderr[-3000:]
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
     return workdir, config, result
 
 
 def test_the_study_runs_end_to_end_and_mlflow_names_the_hugging_face_source(study, hub_folder):
     workdir, _, result = study
-    assert job_counts(result.stderr)["train_student"] == 1
+    assert job_counts(result.stderr)["train_student"] == len(SEEDS)
     info = json.loads((workdir / "results" / "data" / "reviews" / "tiny-student" / "info.json").read_text())
     assert info["rows"] == {"train": 32, "heldout": 8, "validation": 16}
     assert info["hub"]["train"] == {"path": str(hub_folder), "config_name": "reviews", "split": "train"}
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
-    experiment = client.get_experiment_by_name("tiny-hub")
-    [run] = [r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("kind") == "seed"]
+    experiment = client.get_experiment_by_name("tiny-team")
+    run = next(r for r in client.search_runs([experiment.experiment_id]) if r.data.tags.get("kind") == "seed")
     sources = {d.dataset.name: mlflow.data.get_source(d.dataset) for d in run.inputs.dataset_inputs}
     train = sources["reviews-train"]
     assert type(train).__name__ == "HuggingFaceDatasetSource"
     assert (train.path, train.config_name, train.split) == (str(hub_folder), "reviews", "train")
+
+
+def test_the_best_seed_is_the_highest_held_out_score_and_a_tie_goes_to_the_lower_seed():
+    assert best_seed({1: 0.5, 2: 0.75, 3: 0.6}) == 2
+    assert best_seed({4: 0.75, 2: 0.75, 3: 0.6}) == 2
+
+
+def test_every_seed_is_a_logged_model_of_its_run_with_its_scores(study):
+    workdir, _, result = study
+    client = MlflowClient(f"sqlite:///{workdir}/mlflow.db")
+    assert job_counts(result.stderr)["register_model"] == 1
+    experiment = client.get_experiment_by_name("tiny-team").experiment_id
+    runs = {r.data.tags["seed"]: r for r in client.search_runs([experiment]) if r.data.tags.get("kind") == "seed"}
+    models = client.search_logged_models(experiment_ids=[experiment])
+    assert sorted(client.get_run(m.source_run_id).data.tags["seed"] for m in models) == ["1", "2", "3"]
+    for model in models:
+        run = client.get_run(model.source_run_id)
+        assert [output.model_id for output in run.outputs.model_outputs] == [model.model_id]
+        scores = {metric.key: metric.value for metric in model.metrics}
+        assert scores["validation_accuracy"] == pytest.approx(run.data.metrics["validation_accuracy"])
+        assert "heldout_accuracy" in scores
+    assert set(runs) == {"1", "2", "3"} and all(r.info.status == "FINISHED" for r in runs.values())
+
+
+def test_the_registered_version_is_the_best_held_out_seed_and_loads_back_to_predict_alike(study):
+    workdir, _, _ = study
+    client = MlflowClient(f"sqlite:///{workdir}/mlflow.db")
+    record = json.loads((workdir / "results" / "registry" / "reviews" / "swa.json").read_text())
+    heldout = {int(seed): score for seed, score in record["heldout"].items()}
+    assert record["status"] == "complete" and record["chosen_seed"] == best_seed(heldout)
+    assert record["registered_model"] == REGISTERED and record["version"] == "1"
+    version = client.get_model_version(REGISTERED, "1")
+    assert version.tags["seed"] == str(record["chosen_seed"]) and "validation_accuracy" in version.tags
+    components = mlflow.transformers.load_model(record["model_uri"], return_type="components")
+    run = workdir / "results" / "runs" / "reviews" / "swa" / f"seed{record['chosen_seed']}"
+    ours, tokenizer = load_trained(run / "model")
+    validation = load_prepared(workdir / "results" / "data" / "reviews" / "tiny-student")["validation"]
+    np.testing.assert_array_equal(predict_logits(components["model"], validation, components["tokenizer"]),
+                                  predict_logits(ours, validation, tokenizer))
+    classify = mlflow.transformers.load_model(record["model_uri"])  # the pipeline `mlflow models serve` would run
+    assert classify(["the film is good ."])[0]["label"] in {"LABEL_0", "LABEL_1"}
+
+
+def test_a_second_run_registers_nothing_again(study):
+    workdir, config, _ = study
+    client = MlflowClient(f"sqlite:///{workdir}/mlflow.db")
+    result = run_snakemake(workdir, config, env=OFFLINE)
+    assert result.returncode == 0 and "Nothing to be done" in result.stderr + result.stdout
+    assert [str(v.version) for v in client.search_model_versions(f"name='{REGISTERED}'")] == ["1"]
+
+
+def test_the_mlflow_ui_lists_the_registered_model(study):
+    """What `make ui` shows a team: the Models page lists the study's registered student and its version."""
+    from browser import mlflow_ui, page_text
+
+    workdir, _, _ = study
+    with mlflow_ui(workdir) as url:
+        _, models = page_text(f"{url}/#/models")
+        _, version = page_text(f"{url}/#/models/{REGISTERED}/versions/1")
+    assert REGISTERED in models
+    assert "Version 1" in version and "seed" in version
 
 
 def planned(workdir: Path, config: dict) -> dict[str, int]:
@@ -131,7 +208,7 @@ def test_raw_data_or_weights_edited_after_the_study_rerun_what_was_made_from_the
     assert planned(workdir, config) == {}
     build_model(workdir / "mirror" / "models" / "tiny-student", layers=1, seed=7)  # other weights, same tokenizer
     counts = planned(workdir, config)
-    assert counts.get("train_student") == 1 and "prepare_data" not in counts
+    assert counts.get("train_student") == len(SEEDS) and "prepare_data" not in counts
     validation = hub_folder / "data" / "validation-00000-of-00001.parquet"
     rows = pd.read_parquet(validation)
     rows.assign(label=1 - rows.label).to_parquet(validation, index=False)  # a data file edited: the data reruns too
