@@ -29,8 +29,9 @@ def tiny_classifier(tmp_path):
 # The slowest files first, slowest at the top (benchmarks/suite_profile.py measures them): `make test` runs two
 # workers, one file each at a time, and they finish together only if no long file is left for the end.
 SLOWEST_FILES = ("test_pipeline_beyond.py", "test_pipeline.py", "test_reliability.py", "test_pipeline_families.py",
-                 "test_evidence.py", "test_pipeline_grid.py", "test_pipeline_architectures.py", "test_bad_input.py", "test_distributed.py",
-                 "test_resume.py", "test_tracking.py")
+                 "test_evidence.py", "test_pipeline_grid.py", "test_pipeline_architectures.py",
+                 "test_pipeline_ecosystem.py", "test_bad_input.py", "test_distributed.py", "test_resume.py",
+                 "test_tracking.py")
 
 
 def pytest_collection_modifyitems(items):
