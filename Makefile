@@ -10,7 +10,7 @@ $(BIN)/snakemake: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-.PHONY: setup browser study test ui dry-run report models
+.PHONY: setup browser study test lint ui dry-run report models
 setup: $(BIN)/snakemake
 
 browser:  ## headless Chromium (Debian package) for the tests of what a user sees: the MLflow UI, the HTML report
@@ -46,8 +46,12 @@ dry-run: setup
 # both cores busy, but most other tests run one process, which alone would leave a core idle. The slowest files
 # start first (tests/conftest.py), so that the workers finish together.
 TEST_WORKERS ?= 2
-test: setup browser  ## unit tests and end-to-end runs of the real Snakefile on tiny inputs
+test: setup browser lint  ## the linters, unit tests and end-to-end runs of the real Snakefile on tiny inputs
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+lint: setup  ## ruff (ruff.toml) on the Python code, snakemake --lint on the workflow; seconds
+	$(BIN)/ruff check workflow_scripts tests benchmarks
+	$(BIN)/snakemake --lint
 
 ui: setup  ## browse every run; bound to this machine only
 	@echo "Open http://127.0.0.1:5000/#/experiments?workflowType=machine_learning (MLflow 3 opens on GenAI pages otherwise)"

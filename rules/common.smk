@@ -262,7 +262,7 @@ def prepare_tracking():
     """Create the MLflow experiment and every parent run before any job starts (`onstart`), so the training jobs
     that log live only add runs and never race to create the same parent.
 
-    Not a rule on purpose: a job that every training job depended on would, each time it reran (a new method, a
+    Deliberately no job of its own: one that every training job depended on would, each time it reran (a method, a
     server back up), make Snakemake skip its own checks of every job downstream, so missing runs would not be
     trained. It runs in a child process (MLflow's imports stay out of the planner); an unreachable store is one
     warning line, the jobs then skip live logging and `mlflow_sync` copies everything later.

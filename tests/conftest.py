@@ -5,7 +5,6 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 import random  # noqa: E402
 
-import datasets  # noqa: E402
 import pytest  # noqa: E402
 
 

@@ -61,8 +61,10 @@ def test_two_processes_train_the_weights_of_one(runs, method):
 @pytest.mark.parametrize("method", METHODS)
 def test_two_processes_write_one_set_of_outputs(runs, method):
     single, double = (r / method / "seed1" for r in runs)
-    names = lambda run: sorted(str(p.relative_to(run)) for p in run.rglob("*")
-                               if "checkpoints" not in p.parts)  # noqa: E731
+
+    def names(run):
+        return sorted(str(p.relative_to(run)) for p in run.rglob("*") if "checkpoints" not in p.parts)
+
     assert names(double) == names(single)
     records = [json.loads(line) for line in (double / "train_log.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in records if "loss" in r]

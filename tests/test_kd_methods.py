@@ -205,7 +205,10 @@ def test_mate_student_loss_is_the_three_thirds_and_a_student_step_decreases_it(m
         perturbed = {**batch, "input_ids": batch["input_ids"].masked_scatter(draw.mask, tokens)}
         z_s, z_s_x, z_t_x = (forward_logits(m, b) for m, b in ((student, batch), (student, perturbed),
                                                                 (method.teacher, perturbed)))
-        kl = lambda s, t: F.kl_div(F.log_softmax(s, -1), F.softmax(t, -1), reduction="batchmean")
+
+        def kl(s, t):
+            return F.kl_div(F.log_softmax(s, -1), F.softmax(t, -1), reduction="batchmean")
+
         expected = (F.cross_entropy(z_s, batch["labels"]) + kl(z_s_x, z_t_x) + kl(z_s, batch["teacher_logits"])) / 3
     assert not torch.equal(perturbed["input_ids"], batch["input_ids"])
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-2)

@@ -12,7 +12,7 @@ from swa_study.study.config import ConfigError
 from swa_study.study.plan import load_study
 from swa_study.study.tasks import builtin_task
 from swa_study.study.tuning import best_trial, grid_points, setting_label, trial_settings
-from swa_study.training import TrainSettings, train_model, training_arguments
+from swa_study.training import TrainSettings, training_arguments
 from swa_study.tuning_report import expected_max
 from tiny_study import REPO
 

@@ -8,8 +8,6 @@ Output:  registry/<task>/<method>.json: each seed's held-out score, the chosen s
          name and version (status `pending` when the store was unreachable; the next `snakemake` run retries).
 Load:    mlflow.transformers.load_model("models:/<name>/<version>")
 """
-from pathlib import Path
-
 from swa_study.data import load_prepared
 from swa_study.evaluation import score_heldout
 from swa_study.io import read_json, write_json
