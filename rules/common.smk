@@ -441,6 +441,9 @@ def job_resources(kind):
     resources = {"mem_mb": settings[f"{kind}_mem_mb"], "runtime": settings[f"{kind}_runtime_min"]}
     if gpus:
         resources.update({"gres": f"gpu:{gpus}"} if settings["gpu_request"] == "gres" else {"gpu": gpus})
+        # One task that starts torchrun itself: the SLURM plugin turns a `tasks` resource (say, from a profile's
+        # default-resources) into --ntasks-per-gpu, which would start the job's script once per GPU.
+        resources["tasks_per_gpu"] = 0
     return resources
 
 

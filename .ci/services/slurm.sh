@@ -94,9 +94,14 @@ SelectTypeParameters=CR_Core_Memory
 SlurmdParameters=config_overrides
 ReturnToService=2
 MinJobAge=300
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
+GresTypes=gpu
+AccountingStorageTRES=gres/gpu
+NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+    # Two GPUs that are only a count (no device files): jobs can ask for --gres=gpu:2 and be scheduled, so the test
+    # of a GPU training job (one task that starts torchrun itself) runs here; the job itself trains on the CPU.
+    echo "NodeName=$HOST Name=gpu Count=2" >"$CONF_DIR/gres.conf"
     (umask 077; cat >"$CONF_DIR/slurmdbd.conf" <<EOF
 $MARK: accounting for the test cluster, stored in a private MariaDB on 127.0.0.1.
 AuthType=auth/munge

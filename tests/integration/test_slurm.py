@@ -4,7 +4,8 @@ The cluster is .ci/services/slurm.sh's: Debian's slurm-wlm 22.05 (slurmctld + sl
 with accounting (slurmdbd on MariaDB), since the executor plugin polls job states with `sacct`. The same study and
 seeds also run locally; both runs must score identically, and `sacct` must list every submitted job with the
 resources the study's config asked for.
-Run: pytest tests/integration -m slurm   (about 4 minutes on 2 cores)
+A job asking for 2 GPUs (2 GPUs that are only a count on this node) must run its script once, torchrun inside.
+Run: pytest tests/integration -m slurm   (about 6 minutes on 2 cores)
 """
 import json
 import os
@@ -114,3 +115,27 @@ def test_sacct_lists_every_job_with_the_resources_from_config(studies, slurm_clu
         asked = jobs[jobs.rule == rule]
         assert set(asked.mem) == {mem} and set(asked.time) == {time_limit}, asked
         assert set(asked.cpus) == {"1"}
+
+
+def test_a_job_asking_for_two_gpus_runs_its_script_once_and_torchrun_starts_both_ranks(tmp_path, slurm_cluster):
+    """config/paper.yaml's training jobs ask for 2 GPUs and run 2 torchrun ranks inside. The cluster's node has 2
+    GPUs that are only a count (.ci/services/slurm.sh), so the job is scheduled as on a GPU node and trains on the
+    CPU; SLURM's accounting must show the job holding both GPUs and its script's step running as one task."""
+    mirror = build_mirror(tmp_path / "mirror")
+    resources = {**RESOURCES, "train_threads": 2, "train_processes": 2, "gpus": 2, "gpu_request": "gres"}
+    config = tiny_config(mirror, tasks=["sst2"], methods=["finetune"], seeds=[1], resources=resources,
+                         analysis={"enabled": False}, tracking={"enabled": False})
+    (tmp_path / "study").mkdir()
+    result = run_snakemake(tmp_path / "study", config, "--profile", str(REPO / "profiles" / "slurm"), *FAST_POLLING,
+                           env=slurm_cluster)
+    assert result.returncode == 0, result.stderr[-5000:]
+    run_id = re.search(r"SLURM run ID: (\S+)", result.stderr).group(1)
+    jobs = sacct_jobs(run_id, slurm_cluster)
+    [job] = jobs[jobs.comment.str.startswith("rule_train_student")].id
+    command = ["sacct", "-j", job, "--parsable2", "--noheader", "--format=JobID,NTasks,AllocTRES"]
+    steps = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **slurm_cluster}, check=True)
+    rows = {line.split("|")[0]: line.split("|")[1:] for line in steps.stdout.splitlines() if line}
+    assert "gres/gpu=2" in rows[job][1], rows  # the job holds both GPUs
+    script_steps = {step: tasks for step, (tasks, _) in rows.items() if re.fullmatch(rf"{job}\.\d+", step)}
+    assert script_steps == {f"{job}.0": "1"}, rows  # one step, one task: the script started once
+    assert (tmp_path / "study" / "results" / "runs" / "sst2" / "finetune" / "seed1" / "metrics.json").is_file()
