@@ -99,9 +99,11 @@ AccountingStorageTRES=gres/gpu
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
-    # Two GPUs that are only a count (no device files): jobs can ask for --gres=gpu:2 and be scheduled, so the test
-    # of a GPU training job (one task that starts torchrun itself) runs here; the job itself trains on the CPU.
-    echo "NodeName=$HOST Name=gpu Count=2" >"$CONF_DIR/gres.conf"
+    # Two fake GPUs (empty files where device nodes would be; slurmd counts a GPU only by its file): jobs can ask
+    # for --gres=gpu:2 and be scheduled, so the test of a GPU training job (one task that starts torchrun itself)
+    # runs here; the job itself trains on the CPU.
+    mkdir -p "$STATE/dev" && touch "$STATE/dev/fakegpu0" "$STATE/dev/fakegpu1"
+    echo "NodeName=$HOST Name=gpu File=$STATE/dev/fakegpu[0-1]" >"$CONF_DIR/gres.conf"
     (umask 077; cat >"$CONF_DIR/slurmdbd.conf" <<EOF
 $MARK: accounting for the test cluster, stored in a private MariaDB on 127.0.0.1.
 AuthType=auth/munge
