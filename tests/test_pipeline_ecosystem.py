@@ -3,6 +3,7 @@
   whose `configs:` name the config and its splits) given as `hub.path` loads through `datasets.load_dataset`, the
   call online users make with a Hub id, and reaches MLflow as a Hugging Face dataset source; a config or split the
   card does not offer is one line at planning;
+- MLflow's system metrics on every training run (tracking.system_metrics);
 - the model registry round trip: every seed's student logged as an MLflow model (a LoggedModel of its run, with its
   scores), the best seed on the held-out rows registered, loaded back with `mlflow.transformers.load_model` to predict
   exactly what the study's own saved model predicts, and listed on the MLflow UI's Models page;
@@ -101,7 +102,8 @@ def study(hub_folder, tmp_path_factory):
     config = tiny_config(mirror, study="tiny-team", tasks=["reviews"], methods=["swa"], seeds=SEEDS,
                          task_definitions={"reviews": definition(hub_folder)}, analysis={"enabled": False},
                          tracking={"enabled": True, "uri": "sqlite:///mlflow.db", "log_models": True,
-                                   "registered_model": "{study}-{task}-{method}"})
+                                   "registered_model": "{study}-{task}-{method}", "system_metrics": True,
+                                   "system_metrics_seconds": 0.2})
     result = run_snakemake(workdir, config, env=OFFLINE)
     assert result.returncode == 0, result.stderr[-3000:]
     mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
@@ -143,6 +145,8 @@ def test_every_seed_is_a_logged_model_of_its_run_with_its_scores(study):
         assert scores["validation_accuracy"] == pytest.approx(run.data.metrics["validation_accuracy"])
         assert "heldout_accuracy" in scores
     assert set(runs) == {"1", "2", "3"} and all(r.info.status == "FINISHED" for r in runs.values())
+    for run in runs.values():  # tracking.system_metrics: the machine while it trained
+        assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes"} <= set(run.data.metrics)
 
 
 def test_the_registered_version_is_the_best_held_out_seed_and_loads_back_to_predict_alike(study):

@@ -29,7 +29,10 @@ def tracking_context(tracking: dict[str, Any] | None, init_file: str | None) -> 
     if not tracking or not tracking.get("enabled") or not init_file or not Path(init_file).is_file():
         return None
     init = read_json(init_file)
-    return init if init.get("status") == "complete" else None
+    if init.get("status") != "complete":
+        return None
+    return {**init, "system_metrics": tracking.get("system_metrics", False),
+            "system_metrics_seconds": tracking.get("system_metrics_seconds", 10)}
 
 
 class LiveRun(TrainerCallback):
@@ -48,6 +51,7 @@ class LiveRun(TrainerCallback):
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
         self.state: dict[str, bool] = {}
+        self.monitor = None  # mlflow's SystemMetricsMonitor, with tracking.system_metrics
 
     @property
     def active(self) -> bool:
@@ -88,6 +92,12 @@ class LiveRun(TrainerCallback):
             return
         self.thread = threading.Thread(target=self._flush_periodically, daemon=True)
         self.thread.start()
+        if self.context.get("system_metrics"):  # CPU, memory, disk, network (and GPUs, with pynvml) while training
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            every = self.context["system_metrics_seconds"]
+            self.monitor = SystemMetricsMonitor(self.run_id, sampling_interval=every, tracking_uri=self.context["uri"])
+            self.monitor.start()
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not self.active:
@@ -124,6 +134,9 @@ class LiveRun(TrainerCallback):
 
     def end(self, status: int) -> None:
         self.flush()
+        if self.monitor is not None:
+            self.monitor.finish()
+            self.monitor = None
         if self.active:
             try:
                 retrying(self.client.set_terminated, self.run_id, RunStatus.to_string(status),
